@@ -1,0 +1,219 @@
+// mhcjit generator: validation, names and the canonical record of a KernelSpec.
+// The canonical record is the spec's identity in cache keys and manifests.
+#include "mhcjit/KernelSpec.h"
+
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace mhcjit {
+
+namespace {
+
+llvm::Error invalid(const llvm::Twine &Message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), "invalid kernel spec: " + Message);
+}
+
+bool isPowerOfTwo(int64_t V) { return V > 0 && (V & (V - 1)) == 0; }
+
+/// Exact text of a float: "0x1p-23" round-trips through strtof bit for bit.
+std::string hexFloat(float V) {
+  std::string S;
+  llvm::raw_string_ostream OS(S);
+  OS << llvm::format("%a", static_cast<double>(V));
+  return OS.str();
+}
+
+} // namespace
+
+llvm::StringRef opName(Op O) {
+  switch (O) {
+  case Op::Aggregate: return "aggregate";
+  }
+  return "?";
+}
+llvm::StringRef directionName(Direction D) { return D == Direction::Forward ? "fwd" : "bwd"; }
+llvm::StringRef dtypeName(DType T) {
+  switch (T) {
+  case DType::BF16: return "bf16";
+  case DType::FP16: return "fp16";
+  case DType::FP32: return "fp32";
+  }
+  return "?";
+}
+llvm::StringRef precisionName(Precision P) { return P == Precision::FP32 ? "fp32" : "tf32"; }
+int dtypeSize(DType T) { return T == DType::FP32 ? 4 : 2; }
+
+llvm::ArrayRef<Op> allOps() {
+  static const Op Ops[] = {Op::Aggregate};
+  return Ops;
+}
+
+llvm::Optional<Op> parseOp(llvm::StringRef Name) {
+  for (Op O : allOps())
+    if (opName(O) == Name)
+      return O;
+  return llvm::None;
+}
+llvm::Optional<Direction> parseDirection(llvm::StringRef Name) {
+  return llvm::StringSwitch<llvm::Optional<Direction>>(Name)
+      .Cases("fwd", "forward", Direction::Forward)
+      .Cases("bwd", "backward", Direction::Backward)
+      .Default(llvm::None);
+}
+llvm::Optional<DType> parseDType(llvm::StringRef Name) {
+  return llvm::StringSwitch<llvm::Optional<DType>>(Name)
+      .Case("bf16", DType::BF16)
+      .Case("fp16", DType::FP16)
+      .Case("fp32", DType::FP32)
+      .Default(llvm::None);
+}
+llvm::Optional<Precision> parsePrecision(llvm::StringRef Name) {
+  return llvm::StringSwitch<llvm::Optional<Precision>>(Name)
+      .Case("fp32", Precision::FP32)
+      .Case("tf32", Precision::TF32)
+      .Default(llvm::None);
+}
+
+llvm::Error validateSpec(const KernelSpec &S) {
+  if (S.N < 1 || S.N > 8)
+    return invalid("n = " + llvm::Twine(S.N) + " is outside the supported range 1..8");
+  if (S.C < 1)
+    return invalid("C = " + llvm::Twine(S.C) + " must be at least 1");
+  // NOTE: C is a template argument (int); n*C indexes a token's row, so keep n*C in int range.
+  if (S.C > (int64_t(1) << 24))
+    return invalid("C = " + llvm::Twine(S.C) + " is larger than the supported maximum 16777216");
+  const ContractConstants &K = S.Contract;
+  if (!std::isfinite(K.RmsEps) || K.RmsEps < 0)
+    return invalid("rms_eps = " + hexFloat(K.RmsEps) + " must be finite and >= 0");
+  if (!std::isfinite(K.PreEps) || K.PreEps < 0)
+    return invalid("pre_eps = " + hexFloat(K.PreEps) + " must be finite and >= 0");
+  if (!std::isfinite(K.PostMult))
+    return invalid("post_mult = " + hexFloat(K.PostMult) + " must be finite");
+  if (!std::isfinite(K.SinkhornEps) || K.SinkhornEps < 0)
+    return invalid("sinkhorn_eps = " + hexFloat(K.SinkhornEps) + " must be finite and >= 0");
+  if (K.SinkhornIters < 1 || K.SinkhornIters > 1000)
+    return invalid("sinkhorn_iters = " + llvm::Twine(K.SinkhornIters) + " is outside 1..1000");
+  if (S.Tile.Threads < 32 || S.Tile.Threads > 1024 || S.Tile.Threads % 32 != 0)
+    return invalid("threads = " + llvm::Twine(S.Tile.Threads) +
+                   " must be a multiple of 32 in 32..1024");
+  const int Elem = dtypeSize(S.StreamType);
+  if (!isPowerOfTwo(S.Tile.Vec) || S.Tile.Vec * Elem > 16)
+    return invalid("vec = " + llvm::Twine(S.Tile.Vec) + " must be a power of two with vec * " +
+                   llvm::Twine(Elem) + " bytes <= 16 for " + dtypeName(S.StreamType));
+  if (S.PointerAlign != 16 && S.PointerAlign != Elem)
+    return invalid("pointer_align = " + llvm::Twine(S.PointerAlign) + " must be 16 or " +
+                   llvm::Twine(Elem) + " (the element size)");
+  if (S.AccumulateDx && S.Dir != Direction::Backward)
+    return invalid("accumulate_dx applies to backward kernels only");
+  return llvm::Error::success();
+}
+
+std::string canonicalRecord(const KernelSpec &S) {
+  const ContractConstants &K = S.Contract;
+  std::string R;
+  llvm::raw_string_ostream OS(R);
+  OS << "op=" << opName(S.Operation) << " dir=" << directionName(S.Dir) << " n=" << S.N
+     << " C=" << S.C << " dtype=" << dtypeName(S.StreamType)
+     << " layout=" << layoutName(S.StreamLayout) << " contract=" << contractName(K.Kind)
+     << " rms_eps=" << hexFloat(K.RmsEps) << " rms_form=" << rmsFormName(K.Rms)
+     << " pre_eps=" << hexFloat(K.PreEps) << " post_mult=" << hexFloat(K.PostMult)
+     << " sinkhorn=" << sinkhornName(K.Sinkhorn) << " sinkhorn_iters=" << K.SinkhornIters
+     << " sinkhorn_eps=" << hexFloat(K.SinkhornEps) << " precision=" << precisionName(S.Prec)
+     << " threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec
+     << " accumulate_dx=" << (S.AccumulateDx ? 1 : 0) << " align=" << S.PointerAlign;
+  return OS.str();
+}
+
+llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
+  llvm::StringMap<std::string> Fields;
+  llvm::SmallVector<llvm::StringRef, 24> Parts;
+  Record.trim().split(Parts, ' ', -1, /*KeepEmpty=*/false);
+  for (llvm::StringRef Part : Parts) {
+    auto KV = Part.split('=');
+    Fields[KV.first] = KV.second.str();
+  }
+  auto Bad = [&](llvm::StringRef Field) {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "spec record has no valid '" + Field + "': " + Record);
+  };
+  auto Int = [&](llvm::StringRef Field, int64_t &Out) -> bool {
+    auto It = Fields.find(Field);
+    return It != Fields.end() && !llvm::StringRef(It->second).getAsInteger(10, Out);
+  };
+  auto Float = [&](llvm::StringRef Field, float &Out) -> bool {
+    auto It = Fields.find(Field);
+    if (It == Fields.end() || It->second.empty())
+      return false;
+    char *End = nullptr;
+    Out = std::strtof(It->second.c_str(), &End);
+    return *End == '\0';
+  };
+  KernelSpec S;
+  auto OpV = parseOp(Fields.lookup("op"));
+  auto DirV = parseDirection(Fields.lookup("dir"));
+  auto DTypeV = parseDType(Fields.lookup("dtype"));
+  auto LayoutV = parseLayout(Fields.lookup("layout"));
+  auto ContractV = parseContract(Fields.lookup("contract"));
+  auto RmsV = parseRmsForm(Fields.lookup("rms_form"));
+  auto SinkV = parseSinkhorn(Fields.lookup("sinkhorn"));
+  auto PrecV = parsePrecision(Fields.lookup("precision"));
+  if (!OpV) return Bad("op");
+  if (!DirV) return Bad("dir");
+  if (!DTypeV) return Bad("dtype");
+  if (!LayoutV) return Bad("layout");
+  if (!ContractV) return Bad("contract");
+  if (!RmsV) return Bad("rms_form");
+  if (!SinkV) return Bad("sinkhorn");
+  if (!PrecV) return Bad("precision");
+  S.Operation = *OpV;
+  S.Dir = *DirV;
+  S.StreamType = *DTypeV;
+  S.StreamLayout = *LayoutV;
+  S.Contract.Kind = *ContractV;
+  S.Contract.DefaultLayout = contractPreset(*ContractV).DefaultLayout;
+  S.Contract.Rms = *RmsV;
+  S.Contract.Sinkhorn = *SinkV;
+  S.Prec = *PrecV;
+  int64_t N, Iters, Threads, Vec, Acc, Align;
+  if (!Int("n", N)) return Bad("n");
+  if (!Int("C", S.C)) return Bad("C");
+  if (!Int("sinkhorn_iters", Iters)) return Bad("sinkhorn_iters");
+  if (!Int("threads", Threads)) return Bad("threads");
+  if (!Int("vec", Vec)) return Bad("vec");
+  if (!Int("accumulate_dx", Acc)) return Bad("accumulate_dx");
+  if (!Int("align", Align)) return Bad("align");
+  if (!Float("rms_eps", S.Contract.RmsEps)) return Bad("rms_eps");
+  if (!Float("pre_eps", S.Contract.PreEps)) return Bad("pre_eps");
+  if (!Float("post_mult", S.Contract.PostMult)) return Bad("post_mult");
+  if (!Float("sinkhorn_eps", S.Contract.SinkhornEps)) return Bad("sinkhorn_eps");
+  S.N = static_cast<int>(N);
+  S.Contract.SinkhornIters = static_cast<int>(Iters);
+  S.Tile.Threads = static_cast<int>(Threads);
+  S.Tile.Vec = static_cast<int>(Vec);
+  S.AccumulateDx = Acc != 0;
+  S.PointerAlign = static_cast<int>(Align);
+  if (llvm::Error E = validateSpec(S))
+    return E;
+  return S;
+}
+
+std::string specLabel(const KernelSpec &S) {
+  std::string L;
+  llvm::raw_string_ostream OS(L);
+  OS << opName(S.Operation) << '.' << directionName(S.Dir) << " n=" << S.N << " C=" << S.C << ' '
+     << dtypeName(S.StreamType) << ' ' << layoutName(S.StreamLayout) << ' '
+     << contractName(S.Contract.Kind) << " threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec;
+  if (S.AccumulateDx)
+    OS << " accumulate";
+  if (S.PointerAlign != 16)
+    OS << " align=" << S.PointerAlign;
+  return OS.str();
+}
+
+} // namespace mhcjit

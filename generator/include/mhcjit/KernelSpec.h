@@ -1,0 +1,76 @@
+// mhcjit generator: the typed description of one kernel (what to specialise it on).
+// A KernelSpec is plain data; validateSpec() checks it and canonicalRecord() names it exactly.
+#pragma once
+
+#include "mhcjit/Contract.h"
+
+#include "llvm/ADT/Optional.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mhcjit {
+
+/// The mHC operators (SPEC.md sections 1-6). Later issues add the rest.
+enum class Op { Aggregate };
+enum class Direction { Forward, Backward };
+/// Stream dtype: the element type of x, f and the stream outputs.
+enum class DType { BF16, FP16, FP32 };
+/// Products in the projection: exact fp32, or TF32 on tensor cores.
+enum class Precision { FP32, TF32 };
+
+/// Launch shape of a kernel: chosen by a heuristic or the autotuner, never by M for reductions.
+struct TileConfig {
+  int Threads = 256; ///< threads per block, a multiple of 32 in [32, 1024]
+  int Vec = 8;       ///< consecutive C elements per thread and access, a power of two
+};
+
+/// Everything a generated kernel is specialised on.
+struct KernelSpec {
+  Op Operation = Op::Aggregate;
+  Direction Dir = Direction::Forward;
+  int N = 4;       ///< streams, 1..8
+  int64_t C = 0;   ///< hidden size per stream, >= 1
+  DType StreamType = DType::BF16;
+  Layout StreamLayout = Layout::SBCN;
+  ContractConstants Contract = contractPreset(ContractKind::TE);
+  Precision Prec = Precision::FP32;
+  TileConfig Tile;
+  /// Backward only: add dx into a caller's fp32 buffer instead of writing it in the stream dtype.
+  bool AccumulateDx = false;
+  /// Alignment in bytes that every pointer argument is known to have: 16, or the element size.
+  int PointerAlign = 16;
+};
+
+/// Checks every field; the error names the field, its value and the allowed range.
+llvm::Error validateSpec(const KernelSpec &Spec);
+
+/// A canonical one-line record of every field ("op=aggregate dir=fwd n=4 C=7168 ...").
+/// Floating-point constants appear as hex floats, so equal records mean bit-equal kernels.
+std::string canonicalRecord(const KernelSpec &Spec);
+
+/// Parses canonicalRecord()'s output back into a spec (used to list cache entries).
+llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record);
+
+/// Short human names: "aggregate", "fwd"/"bwd", "bf16"/"fp16"/"fp32", "fp32"/"tf32".
+llvm::StringRef opName(Op O);
+llvm::StringRef directionName(Direction D);
+llvm::StringRef dtypeName(DType T);
+llvm::StringRef precisionName(Precision P);
+/// Bytes per element of a stream dtype.
+int dtypeSize(DType T);
+
+llvm::Optional<Op> parseOp(llvm::StringRef Name);
+llvm::Optional<Direction> parseDirection(llvm::StringRef Name);
+llvm::Optional<DType> parseDType(llvm::StringRef Name);
+llvm::Optional<Precision> parsePrecision(llvm::StringRef Name);
+
+/// Every op, for "--op all".
+llvm::ArrayRef<Op> allOps();
+
+/// A short, readable label for logs and listings ("aggregate.bwd n=4 C=7168 bf16 sbcn").
+std::string specLabel(const KernelSpec &Spec);
+
+} // namespace mhcjit

@@ -1,0 +1,98 @@
+// mhcjit templates: moving one column chunk of the n streams of a token between memory and registers.
+// Hides the two layouts (sbcn, sbnc) behind xv[j][i] = x[m][j][c0 + i].
+#pragma once
+
+#include "mhc_common.cuh"
+
+namespace mhc {
+
+/// Element index of x[m][j][c] in a stream tensor of n = kN streams of kC columns.
+/// Example (kN = 4, kC = 7168): sbcn (m=1, j=2, c=3) -> (1*7168 + 3)*4 + 2 = 28686;
+///                              sbnc (m=1, j=2, c=3) -> (1*4 + 2)*7168 + 3 = 43011.
+template <int kN, int kC, Layout kLayout>
+__device__ __forceinline__ i64 stream_index(i64 m, int j, int c) {
+  return kLayout == Layout::kSbcn ? (m * kC + c) * kN + j : (m * kN + j) * i64(kC) + c;
+}
+
+/// Loads the full chunk xv[j][i] = x[m][j][c0 + i], i < kVec; c0 is a multiple of kVec.
+/// sbnc reads kN spans of kVec elements; sbcn reads one contiguous span of kVec*kN elements.
+template <int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void load_streams(const T *x, i64 m, int c0, float (&xv)[kN][kVec]) {
+  if constexpr (kLayout == Layout::kSbnc) {
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      load_span<T, kVec, gcd(kC, kVec), kPtrAlign>(x + stream_index<kN, kC, kLayout>(m, j, c0), xv[j]);
+  } else {
+    float flat[kVec * kN];
+    load_span<T, kVec * kN, i64(kN) * gcd(kC, kVec), kPtrAlign>(x + stream_index<kN, kC, kLayout>(m, 0, c0), flat);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        xv[j][i] = flat[i * kN + j];
+  }
+}
+
+/// Stores the full chunk x[m][j][c0 + i] = xv[j][i] (the mirror of load_streams).
+template <int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void store_streams(T *x, i64 m, int c0, const float (&xv)[kN][kVec]) {
+  if constexpr (kLayout == Layout::kSbnc) {
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      store_span<T, kVec, gcd(kC, kVec), kPtrAlign>(x + stream_index<kN, kC, kLayout>(m, j, c0), xv[j]);
+  } else {
+    float flat[kVec * kN];
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        flat[i * kN + j] = xv[j][i];
+    store_span<T, kVec * kN, i64(kN) * gcd(kC, kVec), kPtrAlign>(x + stream_index<kN, kC, kLayout>(m, 0, c0), flat);
+  }
+}
+
+/// The tail chunk: only columns c0 .. c0+count-1 exist (count < kVec); the rest read as 0.
+template <int kN, int kC, Layout kLayout, int kVec, typename T>
+__device__ __forceinline__ void load_streams_tail(const T *x, i64 m, int c0, int count, float (&xv)[kN][kVec]) {
+#pragma unroll
+  for (int j = 0; j < kN; ++j)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      xv[j][i] = i < count ? to_float(x[stream_index<kN, kC, kLayout>(m, j, c0 + i)]) : 0.0f;
+}
+
+template <int kN, int kC, Layout kLayout, int kVec, typename T>
+__device__ __forceinline__ void store_streams_tail(T *x, i64 m, int c0, int count, const float (&xv)[kN][kVec]) {
+#pragma unroll
+  for (int j = 0; j < kN; ++j)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      if (i < count)
+        x[stream_index<kN, kC, kLayout>(m, j, c0 + i)] = from_float<T>(xv[j][i]);
+}
+
+/// One token's row of C values (f, y, dy: shape (M, C)): the chunk c0 .. c0+kVec-1.
+template <int kC, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void load_row(const T *row, int c0, int count, float (&v)[kVec]) {
+  if (count == kVec) {
+    load_span<T, kVec, gcd(kC, kVec), kPtrAlign>(row + c0, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      v[i] = i < count ? to_float(row[c0 + i]) : 0.0f;
+  }
+}
+
+template <int kC, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void store_row(T *row, int c0, int count, const float (&v)[kVec]) {
+  if (count == kVec) {
+    store_span<T, kVec, gcd(kC, kVec), kPtrAlign>(row + c0, v);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      if (i < count)
+        row[c0 + i] = from_float<T>(v[i]);
+  }
+}
+
+} // namespace mhc
