@@ -1,7 +1,9 @@
 // mhcjit generator: validation, names and the canonical record of a KernelSpec.
 // The canonical record is the spec's identity in cache keys and manifests.
 #include "mhcjit/KernelSpec.h"
+#include "mhcjit/Errors.h"
 
+#include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSwitch.h"
@@ -10,13 +12,14 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 namespace mhcjit {
 
 namespace {
 
 llvm::Error invalid(const llvm::Twine &Message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), "invalid kernel spec: " + Message);
+  return makeError(Errc::InvalidArgument, "invalid kernel spec: " + Message);
 }
 
 bool isPowerOfTwo(int64_t V) { return V > 0 && (V & (V - 1)) == 0; }
@@ -139,8 +142,8 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
     Fields[KV.first] = KV.second.str();
   }
   auto Bad = [&](llvm::StringRef Field) {
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "spec record has no valid '" + Field + "': " + Record);
+    return makeError(Errc::InvalidArgument,
+                     "spec record has no valid '" + Field + "': " + Record);
   };
   auto Int = [&](llvm::StringRef Field, int64_t &Out) -> bool {
     auto It = Fields.find(Field);
@@ -201,6 +204,36 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   if (llvm::Error E = validateSpec(S))
     return E;
   return S;
+}
+
+namespace {
+uint32_t floatBits(float F) {
+  uint32_t Bits;
+  std::memcpy(&Bits, &F, sizeof Bits);
+  return Bits;
+}
+} // namespace
+
+bool operator==(const KernelSpec &A, const KernelSpec &B) {
+  const ContractConstants &P = A.Contract, &Q = B.Contract;
+  return A.Operation == B.Operation && A.Dir == B.Dir && A.N == B.N && A.C == B.C &&
+         A.StreamType == B.StreamType && A.StreamLayout == B.StreamLayout && A.Prec == B.Prec &&
+         A.Tile.Threads == B.Tile.Threads && A.Tile.Vec == B.Tile.Vec &&
+         A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
+         P.Kind == Q.Kind && P.DefaultLayout == Q.DefaultLayout &&
+         floatBits(P.RmsEps) == floatBits(Q.RmsEps) && P.Rms == Q.Rms &&
+         floatBits(P.PreEps) == floatBits(Q.PreEps) &&
+         floatBits(P.PostMult) == floatBits(Q.PostMult) && P.Sinkhorn == Q.Sinkhorn &&
+         P.SinkhornIters == Q.SinkhornIters && floatBits(P.SinkhornEps) == floatBits(Q.SinkhornEps);
+}
+
+size_t specHash(const KernelSpec &S) {
+  const ContractConstants &K = S.Contract;
+  return llvm::hash_combine(S.Operation, S.Dir, S.N, S.C, S.StreamType, S.StreamLayout, S.Prec,
+                            S.Tile.Threads, S.Tile.Vec, S.AccumulateDx, S.PointerAlign, K.Kind,
+                            floatBits(K.RmsEps), K.Rms, floatBits(K.PreEps),
+                            floatBits(K.PostMult), K.Sinkhorn, K.SinkhornIters,
+                            floatBits(K.SinkhornEps));
 }
 
 std::string specLabel(const KernelSpec &S) {

@@ -1,0 +1,98 @@
+// mhc-jit inspect: the generated source, PTX, ptxas resources or cache key of one kernel.
+#include "SpecOptions.h"
+
+#include "mhcjit/Compiler.h"
+#include "mhcjit/DiskCache.h"
+#include "mhcjit/EmbeddedTemplates.h"
+#include "mhcjit/KernelProvider.h"
+
+#include "llvm/Support/raw_ostream.h"
+
+namespace cl = llvm::cl;
+
+namespace mhcjit {
+
+namespace {
+
+enum class Show { Source, Ptx, Resources, Key };
+
+cl::opt<Show> ShowOpt("show", cl::desc("What to print"), cl::init(Show::Source), cl::sub(InspectCommand),
+                      cl::values(clEnumValN(Show::Source, "source", "the CUDA source NVRTC compiles (default)"),
+                                 clEnumValN(Show::Ptx, "ptx", "the PTX"),
+                                 clEnumValN(Show::Resources, "resources", "registers, spills, shared memory, stack"),
+                                 clEnumValN(Show::Key, "key", "the cache key, its record and the entry path")));
+cl::opt<bool> AccumulateOpt("accumulate-dx", cl::desc("Backward: the variant that adds dx into fp32"),
+                            cl::sub(InspectCommand));
+
+int fail(llvm::Error E) {
+  llvm::errs() << "mhc-jit inspect: " << llvm::toString(std::move(E)) << "\n";
+  return 1;
+}
+
+void printSource(const KeyedKernel &K) {
+  llvm::outs() << "// ---- " << K.Kernel.FileName << " (the translation unit) ----\n"
+               << K.Kernel.Source << "// name expression: " << K.Kernel.NameExpression << "\n// options:";
+  for (const std::string &O : K.Kernel.Options)
+    llvm::outs() << ' ' << O;
+  llvm::outs() << " --gpu-architecture=" << K.Record.Arch << "\n";
+  for (const EmbeddedTemplate &T : embeddedTemplates())
+    llvm::outs() << "\n// ---- " << T.Name << " (embedded template) ----\n" << T.Text;
+}
+
+void printResources(const CacheEntry &E, const KernelSpec &S) {
+  const KernelResources &R = E.Resources;
+  llvm::outs() << "kernel:        " << E.LoweredName << "\n"
+               << "spec:          " << specLabel(S) << "\n"
+               << "arch:          " << E.Record.Arch << "\n"
+               << "registers:     " << R.Registers << " per thread\n"
+               << "spill stores:  " << R.SpillStoreBytes << " bytes\n"
+               << "spill loads:   " << R.SpillLoadBytes << " bytes\n"
+               << "shared memory: " << R.SharedBytes << " bytes per block (static)\n"
+               << "stack frame:   " << R.StackBytes << " bytes per thread\n"
+               << "constant[0]:   " << R.ConstantBytes << " bytes\n"
+               << "tile config:   threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec
+               << " (default heuristic)\n"
+               << "cubin:         " << E.Cubin.size() << " bytes\n";
+}
+
+} // namespace
+
+int runInspect() {
+  std::string Root = applyCacheDirOption();
+  auto Specs = specsFromOptions(/*Single=*/true);
+  if (!Specs)
+    return fail(Specs.takeError());
+  KernelSpec Spec = Specs->front();
+  Spec.AccumulateDx = AccumulateOpt && Spec.Dir == Direction::Backward;
+  std::string Arch = archOption();
+  auto Keyed = keyKernel(Spec, Arch);
+  if (!Keyed)
+    return fail(Keyed.takeError());
+  switch (ShowOpt) {
+  case Show::Source:
+    printSource(*Keyed);
+    return 0;
+  case Show::Key:
+    llvm::outs() << "key:   " << Keyed->Key << "\n"
+                 << "entry: " << DiskCache(Root).entryPath(Keyed->Key) << "\n"
+                 << "record:\n" << renderKeyRecord(Keyed->Record);
+    return 0;
+  case Show::Ptx: {
+    auto Ptx = compilePtx(Keyed->Kernel, Arch);
+    if (!Ptx)
+      return fail(Ptx.takeError());
+    llvm::outs() << Ptx->Binary;
+    return 0;
+  }
+  case Show::Resources: {
+    auto Built = buildKernel(Spec, Arch, runtimeOptions());
+    if (!Built)
+      return fail(Built.takeError());
+    printResources(*Built->Entry, Spec);
+    return 0;
+  }
+  }
+  return 0;
+}
+
+} // namespace mhcjit

@@ -1,0 +1,86 @@
+// mhc-jit prewarm: compile every named kernel into the cache in parallel, without a GPU.
+// A live progress line, then a summary (compiled, already cached, failed); non-zero on failure.
+#include "SpecOptions.h"
+
+#include "mhcjit/KernelProvider.h"
+
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+#include <mutex>
+
+namespace cl = llvm::cl;
+
+namespace mhcjit {
+
+namespace {
+
+cl::opt<unsigned> JobsOpt("j", cl::desc("Parallel compilations (default: all cores)"), cl::init(0),
+                          cl::sub(PrewarmCommand));
+
+struct Progress {
+  std::mutex Lock;
+  size_t Total = 0, Done = 0, Compiled = 0, Cached = 0, Failed = 0;
+  bool Live = llvm::sys::Process::StandardErrIsDisplayed();
+
+  void finished(const KernelSpec &Spec, llvm::Expected<BuiltKernel> &Result) {
+    std::lock_guard<std::mutex> Guard(Lock);
+    ++Done;
+    if (!Result) {
+      ++Failed;
+      llvm::errs() << (Live ? "\r\033[K" : "") << "failed: " << specLabel(Spec) << "\n"
+                   << llvm::toString(Result.takeError()) << "\n";
+    } else if (Result->Origin == KernelOrigin::Compiled) {
+      ++Compiled;
+    } else {
+      ++Cached;
+    }
+    if (Live)
+      llvm::errs() << "\r\033[K[" << Done << "/" << Total << "] compiled " << Compiled
+                   << ", already cached " << Cached << ", failed " << Failed;
+    else if (Result)
+      llvm::errs() << "[" << Done << "/" << Total << "] "
+                   << (Result->Origin == KernelOrigin::Compiled ? "compiled " : "cached   ")
+                   << specLabel(Spec) << "\n";
+    llvm::errs().flush();
+  }
+};
+
+} // namespace
+
+int runPrewarm() {
+  std::string Root = applyCacheDirOption();
+  auto Specs = specsFromOptions(/*Single=*/false);
+  if (!Specs) {
+    llvm::errs() << "mhc-jit prewarm: " << llvm::toString(Specs.takeError()) << "\n";
+    return 1;
+  }
+  std::string Arch = archOption();
+  RuntimeOptions Options = runtimeOptions();
+  Options.NoJit = false; // pre-warming is compiling
+  Progress P;
+  P.Total = Specs->size();
+  auto Start = std::chrono::steady_clock::now();
+  {
+    llvm::ThreadPool Pool(JobsOpt ? llvm::hardware_concurrency(JobsOpt) : llvm::hardware_concurrency());
+    for (const KernelSpec &Spec : *Specs)
+      Pool.async([&, Spec] {
+        auto Result = buildKernel(Spec, Arch, Options);
+        P.finished(Spec, Result);
+      });
+    Pool.wait();
+  }
+  double Seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+  if (P.Live)
+    llvm::errs() << "\n";
+  llvm::outs() << "prewarm " << Arch << " into " << Root << ": " << P.Total << " kernels, "
+               << P.Compiled << " compiled, " << P.Cached << " already cached, " << P.Failed
+               << " failed (" << llvm::format("%.1f", Seconds) << " s)\n";
+  return P.Failed ? 1 : 0;
+}
+
+} // namespace mhcjit

@@ -44,6 +44,12 @@ struct KernelSpec {
   int PointerAlign = 16;
 };
 
+/// Field-by-field equality (floats compared by bit pattern) and a matching hash, so a spec
+/// can key the runtime's in-memory kernel table without formatting a record on every launch.
+bool operator==(const KernelSpec &A, const KernelSpec &B);
+inline bool operator!=(const KernelSpec &A, const KernelSpec &B) { return !(A == B); }
+size_t specHash(const KernelSpec &Spec);
+
 /// Checks every field; the error names the field, its value and the allowed range.
 llvm::Error validateSpec(const KernelSpec &Spec);
 

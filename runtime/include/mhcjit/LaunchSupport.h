@@ -1,0 +1,33 @@
+// mhcjit runtime: what every op's launch code shares: argument checks, alignment, grid size.
+#pragma once
+
+#include "mhcjit/KernelProvider.h"
+#include "mhcjit/mhcjit.hpp"
+
+#include "llvm/ADT/ArrayRef.h"
+
+namespace mhcjit {
+
+/// A named pointer argument with the alignment its element type needs.
+struct PointerArg {
+  const char *Name;
+  const void *Pointer;
+  int ElementBytes;
+};
+
+/// M in [1, 2^40] (far above the 16M tokens users run; keeps every index in 64 bits).
+llvm::Error checkTokens(int64_t M);
+
+/// Every pointer non-null and aligned to its element size. Returns the alignment all of them
+/// share for vector access: 16 when every pointer is 16-byte aligned, else 0 (use natural).
+llvm::Expected<int> checkPointers(llvm::ArrayRef<PointerArg> Pointers);
+
+/// Blocks for a grid-stride kernel: enough to cover Work items of ItemsPerBlock, at most what
+/// fills every SM (2048 threads each). Always within the 2^31-1 grid limit.
+unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, int SmCount);
+
+/// Launches F with one argument struct passed by value.
+llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Threads, void *Args,
+                         CUstream Stream);
+
+} // namespace mhcjit

@@ -1,0 +1,39 @@
+// mhc-jit: the subcommands and the options they share (spec fields, arch, cache directory).
+#pragma once
+
+#include "mhcjit/KernelSpec.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace mhcjit {
+
+extern llvm::cl::SubCommand InspectCommand;
+extern llvm::cl::SubCommand PrewarmCommand;
+extern llvm::cl::SubCommand CacheCommand;
+extern llvm::cl::SubCommand DemoCommand;
+
+/// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
+/// --layout, --contract and --precision, each with the runtime's tile config. Backward ops
+/// include the variant that accumulates dx into fp32, since the runtime launches both.
+/// With Single, each option must hold at most one value (inspect).
+llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single);
+
+/// --arch, or sm_90a when absent.
+std::string archOption();
+
+/// Applies --cache-dir (when given) to the runtime's options; returns the cache root in use.
+std::string applyCacheDirOption();
+
+/// Prints the cache listing of Root (mhc-jit cache ls); 0 on success.
+int listCacheEntries(const std::string &Root);
+
+int runInspect();
+int runPrewarm();
+int runCache();
+int runDemo();
+
+} // namespace mhcjit
