@@ -145,9 +145,12 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
     return makeError(Errc::InvalidArgument,
                      "spec record has no valid '" + Field + "': " + Record);
   };
+  // Integers must fit an int (C may use all 64 bits): a wrapped value could form a valid spec.
   auto Int = [&](llvm::StringRef Field, int64_t &Out) -> bool {
     auto It = Fields.find(Field);
-    return It != Fields.end() && !llvm::StringRef(It->second).getAsInteger(10, Out);
+    if (It == Fields.end() || llvm::StringRef(It->second).getAsInteger(10, Out))
+      return false;
+    return Field == "C" || (Out >= INT32_MIN && Out <= INT32_MAX);
   };
   auto Float = [&](llvm::StringRef Field, float &Out) -> bool {
     auto It = Fields.find(Field);
@@ -220,7 +223,7 @@ bool operator==(const KernelSpec &A, const KernelSpec &B) {
          A.StreamType == B.StreamType && A.StreamLayout == B.StreamLayout && A.Prec == B.Prec &&
          A.Tile.Threads == B.Tile.Threads && A.Tile.Vec == B.Tile.Vec &&
          A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
-         P.Kind == Q.Kind && P.DefaultLayout == Q.DefaultLayout &&
+         P.Kind == Q.Kind &&
          floatBits(P.RmsEps) == floatBits(Q.RmsEps) && P.Rms == Q.Rms &&
          floatBits(P.PreEps) == floatBits(Q.PreEps) &&
          floatBits(P.PostMult) == floatBits(Q.PostMult) && P.Sinkhorn == Q.Sinkhorn &&

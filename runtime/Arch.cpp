@@ -32,13 +32,15 @@ llvm::Expected<std::string> checkArch(llvm::StringRef Arch) {
     std::string L;
     for (int A : Supported)
       L += (L.empty() ? "sm_" : ", sm_") + std::to_string(A);
-    return L + " (sm_90 and newer also take an 'a' or 'f' suffix)";
+    return L + " (sm_90 and newer also take an 'a' suffix, sm_100 and newer an 'f' suffix)";
   };
   llvm::StringRef Rest = Arch;
   unsigned Number = 0;
-  bool Ok = Rest.consume_front("sm_") && !Rest.consumeInteger(10, Number);
+  // NOTE: no leading zeros ("sm_090" is not a name NVRTC takes); 'a' exists from sm_90 on and
+  // 'f' (family) from sm_100 on.
+  bool Ok = Rest.consume_front("sm_") && !Rest.startswith("0") && !Rest.consumeInteger(10, Number);
   if (Ok && !Rest.empty())
-    Ok = (Rest == "a" || Rest == "f") && Number >= 90;
+    Ok = (Rest == "a" && Number >= 90) || (Rest == "f" && Number >= 100);
   if (Ok)
     Ok = llvm::is_contained(Supported, static_cast<int>(Number));
   if (!Ok)

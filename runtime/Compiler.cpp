@@ -9,6 +9,7 @@
 #include "llvm/ADT/StringExtras.h"
 
 #include <chrono>
+#include <cstring>
 #include <nvrtc.h>
 
 namespace mhcjit {
@@ -37,7 +38,8 @@ std::string programLog(nvrtcProgram P) {
   std::string Log(Size, '\0');
   if (nvrtcGetProgramLog(P, &Log[0]) != NVRTC_SUCCESS)
     return {};
-  Log.resize(Size - 1); // drop the terminating NUL
+  // NOTE: the reported size can exceed the text by more than its one terminating NUL.
+  Log.resize(std::strlen(Log.c_str()));
   return Log;
 }
 

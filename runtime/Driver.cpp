@@ -1,5 +1,5 @@
 // mhcjit runtime: lazy loading of libcuda and the current-context rule.
-// NOTE: only cuGetProcAddress is looked up with dlsym; it hands out the versioned entry points.
+// Every entry point is resolved with dlsym under the name cuda.h binds it to.
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
 
@@ -16,9 +16,6 @@ struct DriverState {
   std::string Failure; ///< empty when loaded
 };
 
-using GetProcAddressFn = CUresult (*)(const char *, void **, int, cuuint64_t,
-                                      CUdriverProcAddressQueryResult *);
-
 DriverState loadDriver() {
   DriverState S;
   void *Library = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -28,19 +25,17 @@ DriverState loadDriver() {
                 (Why ? Why : "unknown reason") + "; a GPU and its driver are needed to launch kernels";
     return S;
   }
-  auto GetProc = reinterpret_cast<GetProcAddressFn>(dlsym(Library, "cuGetProcAddress_v2"));
-  if (!GetProc) {
-    S.Failure = "the CUDA driver is too old: cuGetProcAddress_v2 is missing (need a CUDA 12+ driver)";
-    return S;
-  }
   bool Missing = false;
+  // NOTE: each name is looked up as the header spells it after its macros (cuMemAlloc ->
+  // cuMemAlloc_v2), so the symbol has exactly the signature cuda.h declares. cuGetProcAddress
+  // with CUDA_VERSION would hand out newer ABIs instead (cuCtxGetDevice -> the 2-argument _v2).
+#define MHCJIT_STRINGIFY_EXPANDED(Name) MHCJIT_STRINGIFY(Name)
+#define MHCJIT_STRINGIFY(Name) #Name
 #define MHCJIT_DRIVER_RESOLVE(Name)                                                                \
   {                                                                                                \
-    void *Fn = nullptr;                                                                            \
-    CUdriverProcAddressQueryResult Status;                                                         \
-    if (GetProc(#Name, &Fn, CUDA_VERSION, CU_GET_PROC_ADDRESS_DEFAULT, &Status) != CUDA_SUCCESS || \
-        !Fn) {                                                                                     \
-      S.Failure += (Missing ? ", " : "the CUDA driver lacks: ") + std::string(#Name);              \
+    void *Fn = dlsym(Library, MHCJIT_STRINGIFY_EXPANDED(Name));                                    \
+    if (!Fn) {                                                                                     \
+      S.Failure += (Missing ? ", " : "the CUDA driver lacks: ") + std::string(MHCJIT_STRINGIFY_EXPANDED(Name)); \
       Missing = true;                                                                              \
     }                                                                                              \
     S.Api.Name = reinterpret_cast<decltype(S.Api.Name)>(Fn);                                       \

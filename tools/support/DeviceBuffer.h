@@ -13,7 +13,10 @@ namespace mhcjit {
 class DeviceBuffer {
 public:
   DeviceBuffer() = default;
-  DeviceBuffer(DeviceBuffer &&O) noexcept : Ptr(O.Ptr), Bytes(O.Bytes) { O.Ptr = 0; O.Bytes = 0; }
+  DeviceBuffer(DeviceBuffer &&O) noexcept : Ptr(O.Ptr), Bytes(O.Bytes) {
+    O.Ptr = 0;
+    O.Bytes = 0;
+  }
   DeviceBuffer &operator=(DeviceBuffer &&O) noexcept;
   DeviceBuffer(const DeviceBuffer &) = delete;
   ~DeviceBuffer();

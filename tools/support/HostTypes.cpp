@@ -1,5 +1,6 @@
 // mhcjit tool support: bit-exact bf16/fp16 <-> fp32 conversions on the host.
 #include "HostTypes.h"
+#include "Parallel.h"
 
 #include <cmath>
 #include <cstring>
@@ -61,29 +62,33 @@ float fp16ToFloat(uint16_t Bits) {
 
 std::string encodeStream(const std::vector<float> &Values, DType T) {
   std::string Bytes(Values.size() * dtypeSize(T), '\0');
-  for (size_t I = 0; I < Values.size(); ++I) {
-    if (T == DType::FP32) {
-      std::memcpy(&Bytes[I * 4], &Values[I], 4);
-    } else {
-      uint16_t H = T == DType::BF16 ? floatToBf16(Values[I]) : floatToFp16(Values[I]);
-      std::memcpy(&Bytes[I * 2], &H, 2);
+  parallelFor(int64_t(Values.size()), [&](int64_t Begin, int64_t End) {
+    for (int64_t I = Begin; I < End; ++I) {
+      if (T == DType::FP32) {
+        std::memcpy(&Bytes[I * 4], &Values[I], 4);
+      } else {
+        uint16_t H = T == DType::BF16 ? floatToBf16(Values[I]) : floatToFp16(Values[I]);
+        std::memcpy(&Bytes[I * 2], &H, 2);
+      }
     }
-  }
+  });
   return Bytes;
 }
 
 std::vector<float> decodeStream(const std::string &Bytes, DType T) {
   size_t Count = Bytes.size() / dtypeSize(T);
   std::vector<float> Values(Count);
-  for (size_t I = 0; I < Count; ++I) {
-    if (T == DType::FP32) {
-      std::memcpy(&Values[I], &Bytes[I * 4], 4);
-    } else {
-      uint16_t H;
-      std::memcpy(&H, &Bytes[I * 2], 2);
-      Values[I] = T == DType::BF16 ? bf16ToFloat(H) : fp16ToFloat(H);
+  parallelFor(int64_t(Count), [&](int64_t Begin, int64_t End) {
+    for (int64_t I = Begin; I < End; ++I) {
+      if (T == DType::FP32) {
+        std::memcpy(&Values[I], &Bytes[I * 4], 4);
+      } else {
+        uint16_t H;
+        std::memcpy(&H, &Bytes[I * 2], 2);
+        Values[I] = T == DType::BF16 ? bf16ToFloat(H) : fp16ToFloat(H);
+      }
     }
-  }
+  });
   return Values;
 }
 

@@ -1,5 +1,6 @@
 // mhcjit tool support: float64 references of the mHC ops, line by line from SPEC.md.
 #include "Reference.h"
+#include "Parallel.h"
 
 #include <cmath>
 #include <limits>
@@ -9,13 +10,15 @@ namespace mhcjit {
 std::vector<double> aggregateForwardRef(const StreamShape &S, const std::vector<float> &X,
                                         const std::vector<float> &Pre) {
   std::vector<double> Y(S.M * S.C, 0.0);
-  for (int64_t m = 0; m < S.M; ++m)
-    for (int64_t c = 0; c < S.C; ++c) {
+  parallelFor(S.M * S.C, [&](int64_t Begin, int64_t End) {
+    for (int64_t I = Begin; I < End; ++I) {
+      int64_t m = I / S.C, c = I % S.C;
       double Sum = 0;
       for (int j = 0; j < S.N; ++j)
         Sum += double(Pre[m * S.N + j]) * double(X[S.index(m, j, c)]);
-      Y[m * S.C + c] = Sum;
+      Y[I] = Sum;
     }
+  });
   return Y;
 }
 
@@ -25,8 +28,10 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
                           std::vector<double> &DPre) {
   DX.assign(S.elements(), 0.0);
   DPre.assign(S.M * S.N, 0.0);
-  for (int64_t m = 0; m < S.M; ++m)
-    for (int j = 0; j < S.N; ++j) {
+  parallelFor(S.M * S.N, [&](int64_t Begin, int64_t End) {
+    for (int64_t Row = Begin; Row < End; ++Row) {
+      int64_t m = Row / S.N;
+      int j = int(Row % S.N);
       double Sum = 0;
       for (int64_t c = 0; c < S.C; ++c) {
         int64_t I = S.index(m, j, c);
@@ -36,18 +41,34 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
       }
       DPre[m * S.N + j] = Sum;
     }
+  });
 }
 
 double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref) {
   if (Out.size() != Ref.size())
     return std::numeric_limits<double>::infinity();
+  const int64_t N = static_cast<int64_t>(Out.size());
+  std::vector<double> Diffs(parallelChunks(N), 0.0), Norms(parallelChunks(N), 0.0);
+  std::vector<char> Bad(parallelChunks(N), 0);
+  parallelFor(N, [&](int64_t Begin, int64_t End) {
+    int64_t Chunk = Begin * int64_t(Diffs.size()) / std::max<int64_t>(N, 1);
+    double Diff = 0, Norm = 0;
+    for (int64_t I = Begin; I < End; ++I) {
+      if (!std::isfinite(Out[I]) && std::isfinite(Ref[I]))
+        Bad[Chunk] = 1;
+      double D = double(Out[I]) - Ref[I];
+      Diff += D * D;
+      Norm += Ref[I] * Ref[I];
+    }
+    Diffs[Chunk] = Diff;
+    Norms[Chunk] = Norm;
+  });
   double Diff = 0, Norm = 0;
-  for (size_t I = 0; I < Out.size(); ++I) {
-    if (!std::isfinite(Out[I]) && std::isfinite(Ref[I]))
+  for (size_t K = 0; K < Diffs.size(); ++K) {
+    if (Bad[K])
       return std::numeric_limits<double>::infinity();
-    double D = double(Out[I]) - Ref[I];
-    Diff += D * D;
-    Norm += Ref[I] * Ref[I];
+    Diff += Diffs[K];
+    Norm += Norms[K];
   }
   if (Norm == 0)
     return Diff == 0 ? 0 : std::numeric_limits<double>::infinity();

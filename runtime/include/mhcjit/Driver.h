@@ -19,7 +19,7 @@ namespace mhcjit {
   X(cuMemsetD8) X(cuMemsetD32) X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize)         \
   X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)
 
-/// Function pointers into libcuda, resolved through cuGetProcAddress for this toolkit's version.
+/// Function pointers into libcuda, with the exact types cuda.h declares.
 struct DriverApi {
 #define MHCJIT_DRIVER_MEMBER(Name) decltype(&::Name) Name = nullptr;
   MHCJIT_DRIVER_FUNCTIONS(MHCJIT_DRIVER_MEMBER)
