@@ -14,6 +14,7 @@ namespace mhcjit {
 cl::SubCommand InspectCommand("inspect", "Print a kernel's generated source, PTX, resources or cache key");
 cl::SubCommand PrewarmCommand("prewarm", "Compile kernels into the cache (no GPU needed)");
 cl::SubCommand CacheCommand("cache", "List the kernel cache: mhc-jit cache ls");
+cl::SubCommand BenchCommand("bench", "Measure on the GPU: --jit times the JIT pipeline");
 cl::SubCommand DemoCommand("demo", "Run aggregate on the GPU and check it, or pre-warm and inspect without one");
 
 namespace {
@@ -38,7 +39,7 @@ cl::opt<std::string> ArchOpt("arch", cl::desc("Target GPU architecture (default 
                              cl::cat(SpecCategory), cl::sub(InspectCommand), cl::sub(PrewarmCommand));
 cl::opt<std::string> CacheDirOpt("cache-dir", cl::desc("Kernel cache directory (default: $MHCJIT_CACHE_DIR, else $XDG_CACHE_HOME/mhcjit)"),
                                  cl::sub(InspectCommand), cl::sub(PrewarmCommand),
-                                 cl::sub(CacheCommand), cl::sub(DemoCommand));
+                                 cl::sub(CacheCommand), cl::sub(DemoCommand), cl::sub(BenchCommand));
 
 /// The values of one option, or its default; every value parsed by Parse.
 template <typename T, typename ParseFn>

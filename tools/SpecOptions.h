@@ -15,6 +15,7 @@ extern llvm::cl::SubCommand InspectCommand;
 extern llvm::cl::SubCommand PrewarmCommand;
 extern llvm::cl::SubCommand CacheCommand;
 extern llvm::cl::SubCommand DemoCommand;
+extern llvm::cl::SubCommand BenchCommand;
 
 /// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
 /// --layout, --contract and --precision, each with the runtime's tile config. Backward ops
@@ -35,5 +36,6 @@ int runInspect();
 int runPrewarm();
 int runCache();
 int runDemo();
+int runBench();
 
 } // namespace mhcjit

@@ -13,7 +13,8 @@ int main(int argc, char **argv) {
                                     "  mhc-jit inspect --op aggregate --dir fwd --n 4 --C 7168 --dtype bf16\n"
                                     "  mhc-jit prewarm --arch sm_90a --op all --n 4 --C 4096,7168 --dtype bf16\n"
                                     "  mhc-jit cache ls\n"
-                                    "  mhc-jit demo\n");
+                                    "  mhc-jit demo\n"
+                                    "  mhc-jit bench --jit\n");
   if (mhcjit::InspectCommand)
     return mhcjit::runInspect();
   if (mhcjit::PrewarmCommand)
@@ -22,6 +23,8 @@ int main(int argc, char **argv) {
     return mhcjit::runCache();
   if (mhcjit::DemoCommand)
     return mhcjit::runDemo();
-  llvm::errs() << "mhc-jit: name a subcommand: inspect, prewarm, cache or demo (see mhc-jit --help)\n";
+  if (mhcjit::BenchCommand)
+    return mhcjit::runBench();
+  llvm::errs() << "mhc-jit: name a subcommand: inspect, prewarm, cache, demo or bench (see mhc-jit --help)\n";
   return 1;
 }

@@ -7,6 +7,7 @@
 #include "Parallel.h"
 #include "Reference.h"
 
+#include "mhcjit/KernelProvider.h"
 #include "mhcjit/mhcjit.h"
 #include "mhcjit/mhcjit.hpp"
 
@@ -31,8 +32,8 @@ struct Case {
 };
 
 std::string label(const Case &K) {
-  return "aggregate n=" + std::to_string(K.N) + " C=" + std::to_string(K.C) + " M=" +
-         std::to_string(K.M) + " " + dtypeName(K.T).str() + " " + layoutName(K.L).str() +
+  return "aggregate n=" + std::to_string(K.N) + " C=" + std::to_string(K.C) +
+         " M=" + std::to_string(K.M) + " " + dtypeName(K.T).str() + " " + layoutName(K.L).str() +
          (K.Misalign ? " misaligned" : "");
 }
 
@@ -52,12 +53,15 @@ OffsetBuffer makeBuffer(size_t Bytes, size_t Offset) {
 
 void upload(OffsetBuffer &B, const std::string &Bytes) {
   ok(B.Buffer.fill(0));
-  ok(checkCuda(driverApi()->cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(B.get()), Bytes.data(), Bytes.size()), "upload"));
+  ok(checkCuda(
+      driverApi()->cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(B.get()), Bytes.data(), Bytes.size()),
+      "upload"));
 }
 
 std::string download(const OffsetBuffer &B, size_t Bytes) {
   std::string Host(Bytes, '\0');
-  ok(checkCuda(driverApi()->cuMemcpyDtoH(&Host[0], reinterpret_cast<CUdeviceptr>(B.get()), Bytes), "download"));
+  ok(checkCuda(driverApi()->cuMemcpyDtoH(&Host[0], reinterpret_cast<CUdeviceptr>(B.get()), Bytes),
+               "download"));
   return Host;
 }
 
@@ -76,21 +80,24 @@ void runCase(const Case &K) {
   std::vector<float> X(S.elements()), DY(K.M * K.C), Pre(K.M * K.N), DxIn(S.elements());
   // SPEC.md's realistic scale: x ~ N(0, 1) with each token's row scaled by 10^U(-4, 0).
   // One generator per token (seeded from the case seed), so the loop can run on all cores.
-  parallelFor(K.M, [&](int64_t Begin, int64_t End) {
-    for (int64_t m = Begin; m < End; ++m) {
-      Random Rng(Seed + uint64_t(m) * 0x2545f4914f6cdd1dull);
-      float RowScale = std::pow(10.0f, -4.0f * Rng.uniform());
-      for (int j = 0; j < K.N; ++j) {
-        Pre[m * K.N + j] = Rng.uniform();
-        for (int64_t c = 0; c < K.C; ++c) {
-          X[S.index(m, j, c)] = Rng.normal() * RowScale;
-          DxIn[S.index(m, j, c)] = Rng.normal();
+  parallelFor(
+      K.M,
+      [&](int64_t Begin, int64_t End) {
+        for (int64_t m = Begin; m < End; ++m) {
+          Random Rng(Seed + uint64_t(m) * 0x2545f4914f6cdd1dull);
+          float RowScale = std::pow(10.0f, -4.0f * Rng.uniform());
+          for (int j = 0; j < K.N; ++j) {
+            Pre[m * K.N + j] = Rng.uniform();
+            for (int64_t c = 0; c < K.C; ++c) {
+              X[S.index(m, j, c)] = Rng.normal() * RowScale;
+              DxIn[S.index(m, j, c)] = Rng.normal();
+            }
+          }
+          for (int64_t c = 0; c < K.C; ++c)
+            DY[m * K.C + c] = Rng.normal();
         }
-      }
-      for (int64_t c = 0; c < K.C; ++c)
-        DY[m * K.C + c] = Rng.normal();
-    }
-  });
+      },
+      /*Grain=*/std::max<int64_t>(1, (1 << 14) / (K.N * K.C)));
   X = roundToDType(X, K.T);
   DY = roundToDType(DY, K.T);
 
@@ -139,8 +146,10 @@ void runCase(const Case &K) {
       else
         poison(Dx);
       poison(DPreD);
-      AggregateBackwardArgs A{K.M, DYd.get(), Xd.get(), static_cast<const float *>(PreD.get()),
-                              Dx.get(), static_cast<float *>(DPreD.get()), Accumulate};
+      AggregateBackwardArgs A{K.M,       DYd.get(),
+                              Xd.get(),  static_cast<const float *>(PreD.get()),
+                              Dx.get(),  static_cast<float *>(DPreD.get()),
+                              Accumulate};
       if (!ok(aggregateBackward(Config, A, nullptr)))
         return;
       sync();
@@ -163,26 +172,73 @@ void runCase(const Case &K) {
   }
 }
 
+/// Builds every kernel the cases will launch, on all cores, so the cases time no compilation.
+void prebuild(const std::vector<Case> &Cases) {
+  std::vector<KernelSpec> Specs;
+  for (const Case &K : Cases) {
+    MixConfig Config;
+    Config.N = K.N;
+    Config.C = K.C;
+    Config.StreamType = K.T;
+    Config.StreamLayout = K.L;
+    for (Direction D : {Direction::Forward, Direction::Backward})
+      for (bool Accumulate : {false, true}) {
+        if (D == Direction::Forward && Accumulate)
+          continue;
+        KernelSpec Spec = take(specFor(Config, Op::Aggregate, D));
+        Spec.AccumulateDx = Accumulate;
+        Spec.PointerAlign = K.Misalign ? dtypeSize(K.T) : 16;
+        Specs.push_back(Spec);
+      }
+  }
+  std::string Arch = take(currentDeviceArch());
+  std::vector<std::string> Failures(Specs.size());
+  parallelFor(
+      int64_t(Specs.size()),
+      [&](int64_t Begin, int64_t End) {
+        for (int64_t I = Begin; I < End; ++I)
+          if (auto Built = buildKernel(Specs[I], Arch, runtimeOptions()); !Built)
+            Failures[I] = llvm::toString(Built.takeError());
+      },
+      /*Grain=*/1);
+  for (const std::string &F : Failures)
+    CHECK_MESSAGE(F.empty(), F);
+}
+
+void runCases(const std::vector<Case> &Cases) {
+  prebuild(Cases);
+  for (const Case &K : Cases) {
+    auto Start = std::chrono::steady_clock::now();
+    runCase(K);
+    std::fprintf(stderr, "  %-50s %.2f s\n", label(K).c_str(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count());
+  }
+}
+
 } // namespace
 
 TEST_CASE("aggregate matches the float64 reference for every layout, dtype, n, C and M") {
   if (!requireGpu("aggregate against the reference"))
     return;
+  std::vector<Case> Cases;
   for (Layout L : {Layout::SBCN, Layout::SBNC})
     for (DType T : {DType::BF16, DType::FP16, DType::FP32})
       for (int N : {1, 2, 3, 4, 8})
         for (int64_t C : {1, 7, 64, 1000, 4096, 7168})
           for (int64_t M : {1, 3, 4096})
-            runCase({L, T, N, C, M});
+            Cases.push_back({L, T, N, C, M});
+  runCases(Cases);
 }
 
 TEST_CASE("aggregate with pointers off 16-byte alignment uses element accesses and stays correct") {
   if (!requireGpu("aggregate with misaligned pointers"))
     return;
+  std::vector<Case> Cases;
   for (Layout L : {Layout::SBCN, Layout::SBNC})
     for (DType T : {DType::BF16, DType::FP16, DType::FP32})
       for (int64_t C : {7, 64, 4096})
-        runCase({L, T, 4, C, 37, /*Misalign=*/1});
+        Cases.push_back({L, T, 4, C, 37, /*Misalign=*/1});
+  runCases(Cases);
 }
 
 TEST_CASE("aggregate through the C ABI matches the C++ API bit for bit") {
@@ -192,18 +248,22 @@ TEST_CASE("aggregate through the C ABI matches the C++ API bit for bit") {
   const int N = 4;
   Random Rng(freshSeed());
   std::vector<float> X(M * N * C), Pre(M * N);
-  for (float &V : X) V = Rng.normal();
-  for (float &V : Pre) V = Rng.uniform();
+  for (float &V : X)
+    V = Rng.normal();
+  for (float &V : Pre)
+    V = Rng.uniform();
   DeviceBuffer Xd = take(DeviceBuffer::upload(encodeStream(X, DType::BF16)));
   DeviceBuffer PreD = take(DeviceBuffer::upload(Pre));
-  DeviceBuffer Y1 = take(DeviceBuffer::allocate(M * C * 2)), Y2 = take(DeviceBuffer::allocate(M * C * 2));
+  DeviceBuffer Y1 = take(DeviceBuffer::allocate(M * C * 2)),
+               Y2 = take(DeviceBuffer::allocate(M * C * 2));
   ok(Y1.fill(0xff));
   ok(Y2.fill(0xff));
   mhcjit_config Config;
   REQUIRE(mhcjit_config_init(&Config, MHCJIT_CONTRACT_DEEPSEEK) == MHCJIT_SUCCESS);
   Config.n = N;
   Config.c = C;
-  REQUIRE_MESSAGE(mhcjit_aggregate_fwd(&Config, M, Xd.get(), PreD.getFloat(), Y1.get(), nullptr) == MHCJIT_SUCCESS,
+  REQUIRE_MESSAGE(mhcjit_aggregate_fwd(&Config, M, Xd.get(), PreD.getFloat(), Y1.get(), nullptr) ==
+                      MHCJIT_SUCCESS,
                   mhcjit_last_error());
   MixConfig Cpp;
   Cpp.N = N;
@@ -213,8 +273,9 @@ TEST_CASE("aggregate through the C ABI matches the C++ API bit for bit") {
   sync();
   std::string A = take(Y1.bytes()), B = take(Y2.bytes());
   CHECK(A == B);
-  double Err = relativeError(decodeStream(A, DType::BF16),
-                             aggregateForwardRef({M, N, C, Layout::SBNC}, roundToDType(X, DType::BF16), Pre));
+  double Err = relativeError(
+      decodeStream(A, DType::BF16),
+      aggregateForwardRef({M, N, C, Layout::SBNC}, roundToDType(X, DType::BF16), Pre));
   CHECK(Err <= 1e-2);
 }
 

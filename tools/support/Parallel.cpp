@@ -9,16 +9,15 @@
 namespace mhcjit {
 
 namespace {
-constexpr int64_t MinChunk = 1 << 14;
-constexpr int64_t MaxChunks = 256;
+constexpr int64_t MaxChunks = 1024;
 } // namespace
 
-int64_t parallelChunks(int64_t N) {
-  return std::max<int64_t>(1, std::min<int64_t>(MaxChunks, N / MinChunk));
+int64_t parallelChunks(int64_t N, int64_t Grain) {
+  return std::max<int64_t>(1, std::min<int64_t>(MaxChunks, N / std::max<int64_t>(Grain, 1)));
 }
 
-void parallelFor(int64_t N, const std::function<void(int64_t, int64_t)> &Body) {
-  const int64_t Chunks = parallelChunks(N);
+void parallelFor(int64_t N, const std::function<void(int64_t, int64_t)> &Body, int64_t Grain) {
+  const int64_t Chunks = parallelChunks(N, Grain);
   if (Chunks == 1) {
     Body(0, N);
     return;

@@ -28,41 +28,50 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
                           std::vector<double> &DPre) {
   DX.assign(S.elements(), 0.0);
   DPre.assign(S.M * S.N, 0.0);
-  parallelFor(S.M * S.N, [&](int64_t Begin, int64_t End) {
-    for (int64_t Row = Begin; Row < End; ++Row) {
-      int64_t m = Row / S.N;
-      int j = int(Row % S.N);
-      double Sum = 0;
-      for (int64_t c = 0; c < S.C; ++c) {
-        int64_t I = S.index(m, j, c);
-        double G = DY[m * S.C + c];
-        DX[I] = G * double(Pre[m * S.N + j]) + (DxIn ? double((*DxIn)[I]) : 0.0);
-        Sum += G * double(X[I]);
-      }
-      DPre[m * S.N + j] = Sum;
-    }
-  });
+  parallelFor(
+      S.M * S.N,
+      [&](int64_t Begin, int64_t End) {
+        for (int64_t Row = Begin; Row < End; ++Row) {
+          int64_t m = Row / S.N;
+          int j = int(Row % S.N);
+          double Sum = 0;
+          for (int64_t c = 0; c < S.C; ++c) {
+            int64_t I = S.index(m, j, c);
+            double G = DY[m * S.C + c];
+            DX[I] = G * double(Pre[m * S.N + j]) + (DxIn ? double((*DxIn)[I]) : 0.0);
+            Sum += G * double(X[I]);
+          }
+          DPre[m * S.N + j] = Sum;
+        }
+      },
+      /*Grain=*/std::max<int64_t>(1, (1 << 14) / S.C));
 }
 
 double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref) {
   if (Out.size() != Ref.size())
     return std::numeric_limits<double>::infinity();
+  // Partial sums per fixed chunk, added in chunk order: the same value on every run.
   const int64_t N = static_cast<int64_t>(Out.size());
-  std::vector<double> Diffs(parallelChunks(N), 0.0), Norms(parallelChunks(N), 0.0);
-  std::vector<char> Bad(parallelChunks(N), 0);
-  parallelFor(N, [&](int64_t Begin, int64_t End) {
-    int64_t Chunk = Begin * int64_t(Diffs.size()) / std::max<int64_t>(N, 1);
-    double Diff = 0, Norm = 0;
-    for (int64_t I = Begin; I < End; ++I) {
-      if (!std::isfinite(Out[I]) && std::isfinite(Ref[I]))
-        Bad[Chunk] = 1;
-      double D = double(Out[I]) - Ref[I];
-      Diff += D * D;
-      Norm += Ref[I] * Ref[I];
-    }
-    Diffs[Chunk] = Diff;
-    Norms[Chunk] = Norm;
-  });
+  const int64_t Chunks = parallelChunks(N);
+  std::vector<double> Diffs(Chunks, 0.0), Norms(Chunks, 0.0);
+  std::vector<char> Bad(Chunks, 0);
+  parallelFor(
+      Chunks,
+      [&](int64_t FirstChunk, int64_t EndChunk) {
+        for (int64_t K = FirstChunk; K < EndChunk; ++K) {
+          double Diff = 0, Norm = 0;
+          for (int64_t I = N * K / Chunks; I < N * (K + 1) / Chunks; ++I) {
+            if (!std::isfinite(Out[I]) && std::isfinite(Ref[I]))
+              Bad[K] = 1;
+            double D = double(Out[I]) - Ref[I];
+            Diff += D * D;
+            Norm += Ref[I] * Ref[I];
+          }
+          Diffs[K] = Diff;
+          Norms[K] = Norm;
+        }
+      },
+      /*Grain=*/1);
   double Diff = 0, Norm = 0;
   for (size_t K = 0; K < Diffs.size(); ++K) {
     if (Bad[K])
