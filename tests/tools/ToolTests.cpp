@@ -17,6 +17,8 @@
 #include "llvm/Support/Program.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -310,6 +312,45 @@ TEST_CASE("prewarm compiles every named kernel once, then finds them all cached"
   auto Default = DiskCache(Scratch.path()).list();
   REQUIRE(static_cast<bool>(Default));
   CHECK(Default->empty());
+}
+
+TEST_CASE("prewarm rebuilds a cache entry whose cubin was truncated or whose manifest was garbled") {
+  TempDir Scratch;
+  const std::string Dir = Scratch.sub("cache");
+  const std::vector<std::string> Args = {"prewarm", "--arch", "sm_90a", "--op", "aggregate",
+                                         "--dir", "fwd", "--n", "4", "--C", "96,160",
+                                         "--dtype", "bf16", "--cache-dir", Dir};
+  REQUIRE(runTool(Args, Scratch.path()).ExitCode == 0);
+  auto Entries = DiskCache(Dir).list();
+  REQUIRE(static_cast<bool>(Entries));
+  REQUIRE(Entries->size() == 2);
+  // Damage both entries: cut the first cubin in half, overwrite the second manifest.
+  {
+    std::string Cubin = (*Entries)[0].Path + "/kernel.cubin";
+    uint64_t Size = 0;
+    REQUIRE(!llvm::sys::fs::file_size(Cubin, Size));
+    REQUIRE(::truncate(Cubin.c_str(), static_cast<off_t>(Size / 2)) == 0);
+    std::string Manifest = (*Entries)[1].Path + "/manifest.json";
+    FILE *F = std::fopen(Manifest.c_str(), "w");
+    REQUIRE(F);
+    std::fputs("{ not json", F);
+    std::fclose(F);
+  }
+  {
+    RunResult R = runTool({"cache", "ls", "--cache-dir", Dir}, Scratch.path());
+    CAPTURE_RUN(R);
+    CHECK(countLinesContaining(R.Out, "INVALID") == 2);
+  }
+  RunResult R = runTool(Args, Scratch.path());
+  CAPTURE_RUN(R);
+  REQUIRE(R.ExitCode == 0);
+  CHECK(contains(R.Out, "2 kernels, 2 compiled, 0 already cached, 0 failed"));
+  CHECK(countLinesContaining(R.Err, "rebuilding the bad cache entry") == 2);
+  auto After = DiskCache(Dir).list();
+  REQUIRE(static_cast<bool>(After));
+  REQUIRE(After->size() == 2);
+  for (const CacheEntrySummary &E : *After)
+    CHECK_MESSAGE(E.Valid, E.Problem);
 }
 
 TEST_CASE("cache ls of an empty cache lists no entries") {
