@@ -7,6 +7,7 @@
 #include "mhcjit/Sha256.h"
 #include "mhcjit/TileHeuristic.h"
 
+#include "TestSupport.h"
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -22,6 +23,7 @@
 #include <utility>
 
 using namespace mhcjit;
+using namespace mhcjit::test;
 
 namespace {
 
@@ -37,21 +39,6 @@ GeneratedKernel generateOrFail(const KernelSpec &Spec) {
 
 /// The message of an error (empty for success).
 std::string messageOf(llvm::Error E) { return E ? llvm::toString(std::move(E)) : std::string(); }
-
-KernelSpec aggregateSpec(Direction D, Layout L, DType T = DType::BF16, int N = 4, int64_t C = 7168) {
-  KernelSpec S;
-  S.Dir = D;
-  S.N = N;
-  S.C = C;
-  S.StreamType = T;
-  S.StreamLayout = L;
-  S.Tile = defaultTileConfig(S);
-  return S;
-}
-
-bool contains(llvm::StringRef Haystack, llvm::StringRef Needle) {
-  return Haystack.find(Needle) != llvm::StringRef::npos;
-}
 
 bool isLowerHex(llvm::StringRef S) {
   return std::all_of(S.begin(), S.end(),

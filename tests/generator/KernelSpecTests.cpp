@@ -5,6 +5,7 @@
 #include "mhcjit/KernelSpec.h"
 #include "mhcjit/TileHeuristic.h"
 
+#include "TestSupport.h"
 #include "doctest/doctest.h"
 
 #include "llvm/Support/Error.h"
@@ -19,33 +20,15 @@
 #include <vector>
 
 using namespace mhcjit;
+using namespace mhcjit::test;
 
 namespace {
 
-/// What an llvm::Error held: whether it failed, its Errc value (0 if foreign) and its message.
-struct Outcome {
-  bool Failed = false;
-  int Code = 0;
-  std::string Message;
-};
-
-Outcome outcomeOf(llvm::Error E) {
-  Outcome O;
-  llvm::handleAllErrors(std::move(E), [&](const llvm::ErrorInfoBase &Info) {
-    O.Failed = true;
-    std::error_code EC = Info.convertToErrorCode();
-    if (EC.category() == errorCategory())
-      O.Code = EC.value();
-    O.Message += Info.message();
-  });
-  return O;
-}
-
-Outcome validate(const KernelSpec &Spec) { return outcomeOf(validateSpec(Spec)); }
+Failure validate(const KernelSpec &Spec) { return failureOf(validateSpec(Spec)); }
 
 /// Checks that Spec is rejected as an invalid argument and that the message holds each piece.
 void checkRejected(const KernelSpec &Spec, std::initializer_list<const char *> Pieces) {
-  Outcome O = validate(Spec);
+  Failure O = validate(Spec);
   REQUIRE_MESSAGE(O.Failed, canonicalRecord(Spec));
   CHECK(O.Code == static_cast<int>(Errc::InvalidArgument));
   CHECK_MESSAGE(llvm::StringRef(O.Message).startswith("invalid kernel spec: "), O.Message);
@@ -149,7 +132,7 @@ TEST_CASE("the runtime's default specs pass validation for every dtype, directio
           S.StreamType = T;
           S.StreamLayout = L;
           S.Tile = defaultTileConfig(S);
-          Outcome O = validate(S);
+          Failure O = validate(S);
           CHECK_MESSAGE(!O.Failed, canonicalRecord(S) << ": " << O.Message);
         }
 }
@@ -170,7 +153,7 @@ TEST_CASE("the boundary stream counts n = 1 and n = 8 are accepted") {
   for (int N : {1, 8}) {
     KernelSpec S = baseSpec();
     S.N = N;
-    Outcome O = validate(S);
+    Failure O = validate(S);
     CHECK_MESSAGE(!O.Failed, O.Message);
   }
 }
@@ -425,7 +408,7 @@ TEST_CASE("a record missing a field or holding a garbled value is rejected namin
   };
   for (const Case &C : Cases) {
     CAPTURE(C.Record);
-    Outcome O = outcomeOf(parseCanonicalRecord(C.Record).takeError());
+    Failure O = failureOf(parseCanonicalRecord(C.Record).takeError());
     REQUIRE(O.Failed);
     CHECK(O.Code == static_cast<int>(Errc::InvalidArgument));
     CHECK_MESSAGE(O.Message.find(C.Field) != std::string::npos, O.Message);
@@ -450,14 +433,14 @@ TEST_CASE("a record whose integers overflow an int is rejected, not wrapped into
     if (Parsed)
       FAIL_CHECK("accepted and wrapped into: " << canonicalRecord(*Parsed));
     else
-      CHECK(outcomeOf(Parsed.takeError()).Code == static_cast<int>(Errc::InvalidArgument));
+      CHECK(failureOf(Parsed.takeError()).Code == static_cast<int>(Errc::InvalidArgument));
   }
 }
 
 TEST_CASE("a well-formed record of an invalid spec is rejected with validateSpec's message") {
   KernelSpec S = baseSpec();
   S.N = 9;
-  Outcome O = outcomeOf(parseCanonicalRecord(canonicalRecord(S)).takeError());
+  Failure O = failureOf(parseCanonicalRecord(canonicalRecord(S)).takeError());
   REQUIRE(O.Failed);
   CHECK(O.Message == validate(S).Message);
 }
@@ -479,7 +462,7 @@ TEST_CASE("changing any single field makes specs unequal, changes the hash and t
     CAPTURE(Field);
     KernelSpec Changed = Base;
     Change.Apply(Changed);
-    Outcome O = validate(Changed);
+    Failure O = validate(Changed);
     CHECK_MESSAGE(!O.Failed, O.Message);
     CHECK_FALSE(Changed == Base);
     CHECK(Changed != Base);

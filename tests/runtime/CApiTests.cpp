@@ -4,6 +4,7 @@
 
 #include "mhcjit/Driver.h"
 
+#include "TestSupport.h"
 #include "doctest/doctest.h"
 
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <limits>
 #include <string>
 #include <thread>
+
+using mhcjit::test::contains;
 
 namespace {
 
@@ -33,10 +36,6 @@ mhcjit_config teConfig() {
 }
 
 std::string lastError() { return mhcjit_last_error(); }
-
-bool contains(const std::string &Haystack, const std::string &Needle) {
-  return Haystack.find(Needle) != std::string::npos;
-}
 
 /// Asserts Status is INVALID_ARGUMENT and the last error holds every piece.
 void checkInvalid(mhcjit_status Status, std::initializer_list<const char *> Pieces) {

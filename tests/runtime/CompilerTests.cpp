@@ -12,6 +12,7 @@
 #include "mhcjit/RuntimeOptions.h"
 #include "mhcjit/TileHeuristic.h"
 
+#include "TestSupport.h"
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -30,58 +31,9 @@
 #include <vector>
 
 using namespace mhcjit;
+using namespace mhcjit::test;
 
 namespace {
-
-/// What an llvm::Error held: whether it failed, its Errc value (0 if foreign) and its message.
-struct Failure {
-  bool Failed = false;
-  int Code = 0;
-  std::string Message;
-};
-
-Failure failureOf(llvm::Error E) {
-  Failure F;
-  llvm::handleAllErrors(std::move(E), [&](const llvm::ErrorInfoBase &Info) {
-    F.Failed = true;
-    std::error_code EC = Info.convertToErrorCode();
-    if (EC.category() == errorCategory())
-      F.Code = EC.value();
-    F.Message += Info.message();
-  });
-  return F;
-}
-
-template <typename T> Failure failureOf(llvm::Expected<T> &Value) {
-  if (Value)
-    return {};
-  return failureOf(Value.takeError());
-}
-
-bool contains(llvm::StringRef Haystack, llvm::StringRef Needle) {
-  return Haystack.find(Needle) != llvm::StringRef::npos;
-}
-
-bool isLowerHex64(llvm::StringRef S) {
-  return S.size() == 64 && std::all_of(S.begin(), S.end(), [](char C) {
-           return (C >= '0' && C <= '9') || (C >= 'a' && C <= 'f');
-         });
-}
-
-/// An aggregate spec with the runtime's default tile.
-KernelSpec aggregateSpec(Direction D, Layout L, DType T, int N, int64_t C, bool Accumulate = false,
-                         bool ElementAligned = false) {
-  KernelSpec S;
-  S.Dir = D;
-  S.N = N;
-  S.C = C;
-  S.StreamType = T;
-  S.StreamLayout = L;
-  S.Tile = defaultTileConfig(S);
-  S.AccumulateDx = Accumulate;
-  S.PointerAlign = ElementAligned ? dtypeSize(T) : 16;
-  return S;
-}
 
 /// One compilation to run and its outcome.
 struct CompileJob {

@@ -6,6 +6,7 @@
 #include "mhcjit/KernelProvider.h"
 #include "mhcjit/mhcjit.hpp"
 
+#include "TestSupport.h"
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/Optional.h"
@@ -25,6 +26,7 @@
 extern char **environ;
 
 using namespace mhcjit;
+using namespace mhcjit::test;
 
 namespace {
 
@@ -86,10 +88,6 @@ RunResult runTool(const std::vector<std::string> &Args, const std::string &Defau
   return R;
 }
 
-bool contains(llvm::StringRef Haystack, llvm::StringRef Needle) {
-  return Haystack.find(Needle) != llvm::StringRef::npos;
-}
-
 /// The text after "Prefix" on the first line that starts with it ("" if none).
 std::string lineValue(llvm::StringRef Text, llvm::StringRef Prefix) {
   llvm::SmallVector<llvm::StringRef, 64> Lines;
@@ -98,12 +96,6 @@ std::string lineValue(llvm::StringRef Text, llvm::StringRef Prefix) {
     if (L.startswith(Prefix))
       return L.drop_front(Prefix.size()).trim().str();
   return {};
-}
-
-bool isLowerHex64(llvm::StringRef S) {
-  return S.size() == 64 && std::all_of(S.begin(), S.end(), [](char C) {
-           return (C >= '0' && C <= '9') || (C >= 'a' && C <= 'f');
-         });
 }
 
 size_t countLinesContaining(llvm::StringRef Text, llvm::StringRef Needle) {
