@@ -2,9 +2,12 @@
 // Entries are immutable directories; a writer builds one aside and renames it into place.
 #include "mhcjit/DiskCache.h"
 
+#include "mhcjit/CacheMaintenance.h"
+
 #include "EntryCheck.h"
 #include "FileIO.h"
 #include "Manifest.h"
+#include "Permissions.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/Twine.h"
@@ -16,9 +19,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace mhcjit {
@@ -36,12 +42,20 @@ std::string joinPath(llvm::StringRef Dir, llvm::StringRef Name) {
   return std::string(Path.str());
 }
 
-/// Removes a directory tree, or a file, ignoring errors (cleanup of our own leftovers).
-void removeTree(const std::string &Path) {
-  if (llvm::sys::fs::is_directory(Path))
-    llvm::sys::fs::remove_directories(Path, /*IgnoreErrors=*/true);
-  else
-    llvm::sys::fs::remove(Path);
+using fileio::removeTree;
+
+/// TEST-ONLY hook: with MHCJIT_TEST_CRASH_AT=<Stage> in the environment, the process kills
+/// itself with SIGKILL when publish() reaches Stage, so tests can check that a writer dying at
+/// any point leaves nothing a reader accepts. Stages, in order: tmp-created, cubin-partial
+/// (half the cubin written), cubin-written, files-written (before the directory fsync),
+/// before-rename, invalid-moved-aside (replacing a bad entry), after-rename. Not for users.
+bool crashRequested(const char *Stage) {
+  static const char *Wanted = std::getenv("MHCJIT_TEST_CRASH_AT");
+  return Wanted && std::strcmp(Wanted, Stage) == 0;
+}
+void crashPoint(const char *Stage) {
+  if (crashRequested(Stage))
+    ::raise(SIGKILL);
 }
 
 /// Prefixes an error's message with Context, keeping its error code.
@@ -60,19 +74,30 @@ bool destinationOccupied(int Errno) {
   return Errno == EEXIST || Errno == ENOTEMPTY || Errno == ENOTDIR || Errno == EISDIR;
 }
 
-/// Writes the four files of Entry into the (empty) directory Dir and fsyncs it.
-llvm::Error writeEntryFiles(llvm::StringRef Dir, const CacheEntry &Entry) {
+/// Writes the four files of Entry (with mode FileMode) into the (empty) directory Dir and
+/// fsyncs it.
+llvm::Error writeEntryFiles(llvm::StringRef Dir, const CacheEntry &Entry, unsigned FileMode) {
   int64_t Now = static_cast<int64_t>(std::time(nullptr));
   std::string ManifestText = renderManifest(manifestFor(Entry, Now));
-  if (llvm::Error E = fileio::writeFileDurably(joinPath(Dir, CubinFileName), Entry.Cubin))
+  std::string CubinPath = joinPath(Dir, CubinFileName);
+  if (crashRequested("cubin-partial")) {
+    llvm::consumeError(fileio::writeFileDurably(
+        CubinPath, llvm::StringRef(Entry.Cubin).take_front(Entry.Cubin.size() / 2), FileMode));
+    crashPoint("cubin-partial");
+  }
+  if (llvm::Error E = fileio::writeFileDurably(CubinPath, Entry.Cubin, FileMode))
     return E;
-  if (llvm::Error E = fileio::writeFileDurably(joinPath(Dir, SourceFileName), Entry.Source))
+  crashPoint("cubin-written");
+  if (llvm::Error E =
+          fileio::writeFileDurably(joinPath(Dir, SourceFileName), Entry.Source, FileMode))
     return E;
-  if (llvm::Error E = fileio::writeFileDurably(joinPath(Dir, LastUsedFileName), ""))
+  if (llvm::Error E = fileio::writeFileDurably(joinPath(Dir, LastUsedFileName), "", FileMode))
     return E;
   // NOTE: the manifest goes last, so a directory with a manifest had its other files written.
-  if (llvm::Error E = fileio::writeFileDurably(joinPath(Dir, ManifestFileName), ManifestText))
+  if (llvm::Error E =
+          fileio::writeFileDurably(joinPath(Dir, ManifestFileName), ManifestText, FileMode))
     return E;
+  crashPoint("files-written");
   return fileio::syncDirectory(Dir);
 }
 
@@ -95,6 +120,7 @@ llvm::Error moveIntoPlace(const std::string &Tmp, const std::string &Final, llvm
   std::string Trash =
       fileio::uniqueName(llvm::sys::path::parent_path(Final), (".trash-" + Key).str());
   if (::rename(Final.c_str(), Trash.c_str()) == 0) {
+    crashPoint("invalid-moved-aside");
     removeTree(Trash);
   } else {
     Errno = errno;
@@ -177,6 +203,12 @@ std::string DiskCache::entryPath(llvm::StringRef Key) const {
   return std::string(Path.str());
 }
 
+llvm::Error DiskCache::checkTrusted(bool ForWriting) const {
+  if (llvm::Error E = checkDirectoryTrust(Root, Sharing, ForWriting))
+    return E;
+  return checkDirectoryTrust(joinPath(Root, "v1"), Sharing, ForWriting);
+}
+
 CacheLookup DiskCache::lookup(llvm::StringRef Key) const {
   CacheLookup Result;
   if (!isCacheKey(Key)) {
@@ -218,29 +250,42 @@ llvm::Error DiskCache::publish(const CacheEntry &Entry) {
     return llvm::createStringError(std::make_error_code(std::errc::invalid_argument),
                                    Context + ": its key record is not valid UTF-8");
 
+  if (llvm::Error E = checkTrusted(/*ForWriting=*/true))
+    return withContext(std::move(E), Context);
   std::string Final = entryPath(Entry.Key);
   std::string Shard = llvm::sys::path::parent_path(Final).str();
-  if (llvm::Error E = fileio::makeDirectories(Shard))
+  if (llvm::Error E = fileio::makeDirectories(Shard, cacheDirectoryMode(Sharing)))
+    return withContext(std::move(E), Context);
+  // NOTE: checked again now that the root and v1/ exist: another process (or user) may have
+  // created them between the check above and our mkdir.
+  if (llvm::Error E = checkTrusted(/*ForWriting=*/true))
     return withContext(std::move(E), Context);
 
   llvm::Expected<std::string> Tmp =
-      fileio::createUniqueDirectory(Shard, ".tmp-" + Entry.Key);
+      fileio::createUniqueDirectory(Shard, ".tmp-" + Entry.Key, cacheDirectoryMode(Sharing));
   if (!Tmp)
     return withContext(Tmp.takeError(), Context);
+  crashPoint("tmp-created");
 
   bool Renamed = false;
-  llvm::Error E = writeEntryFiles(*Tmp, Entry);
-  if (!E)
+  llvm::Error E = writeEntryFiles(*Tmp, Entry, cacheFileMode(Sharing));
+  if (!E) {
+    crashPoint("before-rename");
     E = moveIntoPlace(*Tmp, Final, Entry.Key, Renamed);
+  }
   if (!Renamed)
     removeTree(*Tmp);
   if (E)
     return withContext(std::move(E), Context);
+  crashPoint("after-rename");
 
   // NOTE: best effort: the entry is in place and valid; a failed fsync of the shard directory
   // only risks losing it on a crash, after which it is rebuilt.
   if (Renamed)
     llvm::consumeError(fileio::syncDirectory(Shard));
+  // Opportunistic and cheap (one directory of about 1/256 of the cache): crashed writers'
+  // leftovers go away as the cache is used.
+  removeStaleTemporaries(Shard, StaleSeconds);
   return llvm::Error::success();
 }
 
@@ -249,12 +294,13 @@ void DiskCache::touch(llvm::StringRef Key) const {
     return;
   std::string Stamp = joinPath(entryPath(Key), LastUsedFileName);
   // NOTE: O_CREAT restores a deleted stamp but cannot create the entry directory itself.
-  int Fd = ::open(Stamp.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int Fd = ::open(Stamp.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                  cacheFileMode(Sharing));
   if (Fd < 0)
     return;
-  auto Now = std::chrono::time_point_cast<std::chrono::nanoseconds>(
-      std::chrono::system_clock::now());
-  (void)llvm::sys::fs::setLastAccessAndModificationTime(Fd, Now);
+  // NOTE: a null time means "now", which needs only write permission (not ownership), so
+  // members of a shared cache's group can stamp entries another member published.
+  (void)::futimens(Fd, nullptr);
   ::close(Fd);
 }
 

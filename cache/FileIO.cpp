@@ -71,12 +71,15 @@ llvm::Error errnoError(const llvm::Twine &What, const llvm::Twine &Path, int Err
                                  What + " '" + Path + "': " + std::strerror(Errno));
 }
 
-llvm::Error writeFileDurably(const llvm::Twine &Path, llvm::StringRef Data) {
+llvm::Error writeFileDurably(const llvm::Twine &Path, llvm::StringRef Data, unsigned Mode) {
   llvm::SmallString<256> Storage;
   const char *CPath = Path.toNullTerminatedStringRef(Storage).data();
-  FdGuard Fd(openRetrying(CPath, O_WRONLY | O_CREAT | O_EXCL, 0600));
+  FdGuard Fd(openRetrying(CPath, O_WRONLY | O_CREAT | O_EXCL, Mode));
   if (Fd.get() < 0)
     return errnoError("cannot create", Path, errno);
+  // NOTE: the umask may have removed group bits a shared cache asked for; set them exactly.
+  if ((Mode & 077) != 0 && ::fchmod(Fd.get(), Mode) != 0)
+    return errnoError("cannot set the mode of", Path, errno);
 
   const char *Next = Data.data();
   size_t Left = Data.size();
@@ -144,12 +147,24 @@ llvm::Expected<std::string> readWholeFile(const llvm::Twine &Path) {
   return Contents;
 }
 
-llvm::Error makeDirectories(const llvm::Twine &Path) {
-  if (std::error_code EC =
-          llvm::sys::fs::create_directories(Path, /*IgnoreExisting=*/true,
-                                            llvm::sys::fs::owner_all))
-    return llvm::createStringError(EC, "cannot create directory '" + Path + "': " +
-                                           EC.message());
+llvm::Error makeDirectories(llvm::StringRef Path, unsigned Mode) {
+  if (Path.empty() || llvm::sys::fs::is_directory(Path))
+    return llvm::Error::success();
+  // Example: for "/home/u/.cache/mhcjit/v1/3f" with "/home/u/.cache" present, this creates
+  // ".../mhcjit", then ".../v1", then ".../3f", each with Mode.
+  llvm::StringRef Parent = llvm::sys::path::parent_path(Path);
+  if (!Parent.empty() && Parent != Path)
+    if (llvm::Error E = makeDirectories(Parent, Mode))
+      return E;
+  std::string CPath = Path.str();
+  if (::mkdir(CPath.c_str(), Mode) != 0) {
+    if (errno == EEXIST && llvm::sys::fs::is_directory(Path)) // another process was first
+      return llvm::Error::success();
+    return errnoError("cannot create directory", Path, errno);
+  }
+  // NOTE: mkdir applies the umask and ignores the setgid bit on some systems; chmod sets both.
+  if ((Mode & 07077) != 0 && ::chmod(CPath.c_str(), Mode) != 0)
+    return errnoError("cannot set the mode of", Path, errno);
   return llvm::Error::success();
 }
 
@@ -163,13 +178,19 @@ std::string uniqueName(llvm::StringRef Parent, llvm::StringRef Prefix) {
   return std::string(Path.str());
 }
 
-llvm::Expected<std::string> createUniqueDirectory(llvm::StringRef Parent,
-                                                  llvm::StringRef Prefix) {
+llvm::Expected<std::string> createUniqueDirectory(llvm::StringRef Parent, llvm::StringRef Prefix,
+                                                  unsigned Mode) {
   constexpr int Attempts = 16;
   for (int Attempt = 0;; ++Attempt) {
     std::string Path = uniqueName(Parent, Prefix);
-    if (::mkdir(Path.c_str(), 0700) == 0)
+    if (::mkdir(Path.c_str(), Mode) == 0) {
+      if ((Mode & 07077) != 0 && ::chmod(Path.c_str(), Mode) != 0) {
+        int Errno = errno;
+        ::rmdir(Path.c_str());
+        return errnoError("cannot set the mode of", Path, Errno);
+      }
       return Path;
+    }
     if (errno != EEXIST || Attempt + 1 == Attempts)
       return errnoError("cannot create directory", Path, errno);
   }
@@ -186,6 +207,13 @@ uint64_t directoryFileBytes(const llvm::Twine &Dir) {
       Bytes += Status.getSize();
   }
   return Bytes;
+}
+
+void removeTree(const std::string &Path) {
+  if (llvm::sys::fs::is_directory(Path))
+    llvm::sys::fs::remove_directories(Path, /*IgnoreErrors=*/true);
+  else
+    llvm::sys::fs::remove(Path);
 }
 
 } // namespace fileio

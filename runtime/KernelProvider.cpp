@@ -1,25 +1,32 @@
-// mhcjit runtime: the in-memory tables in front of the disk cache and NVRTC.
+// mhcjit runtime: the in-memory tables in front of the disk caches and NVRTC.
 // Entries are shared across contexts; loaded functions are kept per (context id, spec).
+// Disk: read-only layers, then the writable cache; a miss compiles under a node-local key lock.
 #include "mhcjit/KernelProvider.h"
 #include "mhcjit/Arch.h"
+#include "mhcjit/CacheMaintenance.h"
 #include "mhcjit/Compiler.h"
 #include "mhcjit/DiskCache.h"
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
 #include "mhcjit/EmbeddedTemplates.h"
+#include "mhcjit/KeyLock.h"
 
+#include "llvm/ADT/Optional.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <atomic>
 #include <ctime>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 namespace mhcjit {
 
 namespace {
 
-std::atomic<uint64_t> MemoryHits{0}, DiskHits{0}, Compiles{0}, Loads{0};
+std::atomic<uint64_t> MemoryHits{0}, DiskHits{0}, Compiles{0}, Loads{0}, LockWaits{0},
+    LockTimeouts{0};
 
 /// One kernel key's build, shared by every thread that asks for it.
 struct BuildSlot {
@@ -46,12 +53,120 @@ std::string prewarmCommand(const KernelSpec &S, llvm::StringRef Arch) {
          layoutName(S.StreamLayout).str() + " --contract " + contractName(S.Contract.Kind).str();
 }
 
-void warnOnce(const RuntimeOptions &Options, const std::string &Message) {
-  static std::once_flag Once;
-  std::call_once(Once, [&] {
-    if (Options.Warn)
-      Options.Warn(Message);
-  });
+/// Warns once per process and Topic (e.g. one cache root's write failures), so a full disk
+/// gives one line, not one per kernel.
+void warnOnce(const RuntimeOptions &Options, const std::string &Topic, const std::string &Message) {
+  static std::mutex Lock;
+  static llvm::StringSet<> Warned;
+  {
+    std::lock_guard<std::mutex> Guard(Lock);
+    if (!Warned.insert(Topic).second)
+      return;
+  }
+  if (Options.Warn)
+    Options.Warn(Message);
+}
+
+/// The disk caches of one build, in search order, each checked for trust first.
+struct CacheLayers {
+  std::vector<DiskCache> ReadOnly; ///< MHCJIT_CACHE_PATH, the trusted ones
+  llvm::Optional<DiskCache> Writable;
+  std::vector<std::string> Searched; ///< every directory and what became of it, for errors
+};
+
+CacheLayers openLayers(const RuntimeOptions &Options) {
+  CacheLayers Layers;
+  if (!Options.DiskCache) {
+    Layers.Searched.push_back("none (MHCJIT_DISABLE_DISK_CACHE is set)");
+    return Layers;
+  }
+  CacheSharing Sharing = Options.SharedCache ? CacheSharing::Shared : CacheSharing::Private;
+  for (const std::string &Dir : Options.ReadOnlyCacheDirs) {
+    DiskCache Cache(Dir, Sharing);
+    if (llvm::Error E = Cache.checkTrusted(/*ForWriting=*/false)) {
+      warnOnce(Options, "refused:" + Dir,
+               "the read-only kernel cache " + Dir + " is not used: " + llvm::toString(std::move(E)));
+      Layers.Searched.push_back(Dir + " (read-only, refused)");
+      continue;
+    }
+    Layers.Searched.push_back(Dir + " (read-only)");
+    Layers.ReadOnly.push_back(std::move(Cache));
+  }
+  if (Options.CacheDir.empty()) {
+    Layers.Searched.push_back("no writable cache (no MHCJIT_CACHE_DIR, XDG_CACHE_HOME or HOME)");
+    return Layers;
+  }
+  DiskCache Cache(Options.CacheDir, Sharing);
+  if (llvm::Error E = Cache.checkTrusted(/*ForWriting=*/true)) {
+    warnOnce(Options, "refused:" + Options.CacheDir,
+             "the kernel cache at " + Options.CacheDir +
+                 " is not used; kernels are compiled into memory for this process: " +
+                 llvm::toString(std::move(E)));
+    Layers.Searched.push_back(Options.CacheDir + " (refused)");
+    return Layers;
+  }
+  Layers.Searched.push_back(Options.CacheDir);
+  Layers.Writable = std::move(Cache);
+  return Layers;
+}
+
+/// The entry of Key in the first layer that holds a valid one. Bad entries are warned about;
+/// the writable cache's is rebuilt by the caller, a read-only layer's is skipped.
+llvm::Optional<CacheEntry> lookupLayers(const CacheLayers &Layers, const std::string &Key,
+                                        const RuntimeOptions &Options) {
+  for (const DiskCache &Cache : Layers.ReadOnly) {
+    CacheLookup Found = Cache.lookup(Key);
+    if (Found.Entry)
+      return std::move(Found.Entry); // NOTE: no touch(): a read-only layer is never written
+    if (!Found.Rejected.empty() && Options.Warn)
+      Options.Warn("skipping the bad entry " + Cache.entryPath(Key) +
+                   " of a read-only cache: " + Found.Rejected);
+  }
+  if (!Layers.Writable)
+    return llvm::None;
+  CacheLookup Found = Layers.Writable->lookup(Key);
+  if (Found.Entry) {
+    Layers.Writable->touch(Key);
+    return std::move(Found.Entry);
+  }
+  if (!Found.Rejected.empty() && Options.Warn)
+    Options.Warn("rebuilding the bad cache entry " + Layers.Writable->entryPath(Key) + ": " +
+                 Found.Rejected);
+  return llvm::None;
+}
+
+/// Locks Key on this node so that one process compiles it while the others wait (bounded) and
+/// then find it published. Without a usable lock directory this warns once and locks nothing.
+KeyLock lockKey(const std::string &Key, const RuntimeOptions &Options) {
+  std::string Dir = Options.LockDir.empty() ? KeyLock::defaultDirectory() : Options.LockDir;
+  llvm::Expected<KeyLock> Lock = KeyLock::acquire(Dir, Key, Options.LockTimeout);
+  if (!Lock) {
+    warnOnce(Options, "lock:" + Dir,
+             "kernels are compiled without the per-key lock, so processes of this node may "
+             "compile the same kernel at once: " + llvm::toString(Lock.takeError()));
+    return KeyLock();
+  }
+  if (Lock->waited())
+    ++LockWaits;
+  if (Lock->timedOut()) {
+    ++LockTimeouts;
+    warnOnce(Options, "lock-timeout",
+             "gave up waiting after " + std::to_string(Options.LockTimeout.count()) +
+                 " ms for another process compiling kernel " + Key +
+                 "; compiling it here too (MHCJIT_CACHE_LOCK_TIMEOUT sets the wait)");
+  }
+  return std::move(*Lock);
+}
+
+/// The MHCJIT_NO_JIT error for a kernel no cache holds.
+llvm::Error noJitError(const KernelSpec &Spec, llvm::StringRef Arch, const std::string &Key,
+                       const CacheLayers &Layers) {
+  std::string Searched;
+  for (const std::string &Dir : Layers.Searched)
+    Searched += (Searched.empty() ? "" : ", ") + Dir;
+  return makeError(Errc::NoJit, "MHCJIT_NO_JIT is set and no cache holds " + specLabel(Spec) +
+                                    " for " + Arch + " (key " + Key + "); searched: " +
+                                    Searched + ". Build it with: " + prewarmCommand(Spec, Arch));
 }
 
 } // namespace
@@ -96,23 +211,28 @@ llvm::Expected<BuiltKernel> buildKernel(const KernelSpec &Spec, llvm::StringRef 
     ++MemoryHits;
     return BuiltKernel{Slot->Entry, KernelOrigin::Memory};
   }
-  DiskCache Cache(Options.CacheDir);
-  if (Options.DiskCache) {
-    CacheLookup Found = Cache.lookup(Keyed->Key);
+  CacheLayers Layers = openLayers(Options);
+  if (llvm::Optional<CacheEntry> Found = lookupLayers(Layers, Keyed->Key, Options)) {
+    ++DiskHits;
+    Slot->Entry = std::make_shared<const CacheEntry>(std::move(*Found));
+    return BuiltKernel{Slot->Entry, KernelOrigin::Disk};
+  }
+  if (Options.NoJit)
+    return noJitError(Spec, Arch, Keyed->Key, Layers);
+
+  // NOTE: held until this function returns, i.e. until the entry is published. Ranks of one
+  // node wait here for the first one's compile, then find its entry on the re-check.
+  KeyLock Lock;
+  if (Layers.Writable) {
+    Lock = lockKey(Keyed->Key, Options);
+    CacheLookup Found = Layers.Writable->lookup(Keyed->Key);
     if (Found.Entry) {
-      Cache.touch(Keyed->Key);
+      Layers.Writable->touch(Keyed->Key);
       ++DiskHits;
       Slot->Entry = std::make_shared<const CacheEntry>(std::move(*Found.Entry));
       return BuiltKernel{Slot->Entry, KernelOrigin::Disk};
     }
-    if (!Found.Rejected.empty() && Options.Warn)
-      Options.Warn("rebuilding the bad cache entry " + Cache.entryPath(Keyed->Key) + ": " +
-                   Found.Rejected);
   }
-  if (Options.NoJit)
-    return makeError(Errc::NoJit, "MHCJIT_NO_JIT is set and no cache holds " + specLabel(Spec) +
-                                      " for " + Arch + " (key " + Keyed->Key +
-                                      "). Build it with: " + prewarmCommand(Spec, Arch));
   auto Compiled = compileCubin(Keyed->Kernel, Arch);
   if (!Compiled)
     return Compiled.takeError();
@@ -126,11 +246,19 @@ llvm::Expected<BuiltKernel> buildKernel(const KernelSpec &Spec, llvm::StringRef 
   Entry->CompileLog = Compiled->Log;
   Entry->Resources = Compiled->Resources;
   Entry->CompileSeconds = Compiled->Seconds;
-  if (Options.DiskCache)
-    if (llvm::Error E = Cache.publish(*Entry))
-      warnOnce(Options, "the kernel cache at " + Cache.root() +
-                            " is skipped; kernels stay in memory for this process: " +
-                            llvm::toString(std::move(E)));
+  if (Layers.Writable) {
+    DiskCache &Cache = *Layers.Writable;
+    if (llvm::Error E = Cache.publish(*Entry)) {
+      warnOnce(Options, "publish:" + Cache.root(),
+               "the kernel cache at " + Cache.root() +
+                   " is skipped; kernels stay in memory for this process: " +
+                   llvm::toString(std::move(E)));
+    } else if (Options.CacheMaxBytes) {
+      // The manifest adds about the compile log and 1 KiB; the next scan measures exactly.
+      uint64_t Bytes = Entry->Cubin.size() + Entry->Source.size() + Entry->CompileLog.size() + 1024;
+      pruneAfterPublish(Cache, Bytes, Options.CacheMaxBytes);
+    }
+  }
   Slot->Entry = std::move(Entry);
   return BuiltKernel{Slot->Entry, KernelOrigin::Compiled};
 }
@@ -224,7 +352,14 @@ llvm::Expected<LoadedKernel> loadKernel(const KernelSpec &Spec) {
 }
 
 ProviderStats providerStats() {
-  return {MemoryHits.load(), DiskHits.load(), Compiles.load(), Loads.load()};
+  ProviderStats Stats;
+  Stats.MemoryHits = MemoryHits.load();
+  Stats.DiskHits = DiskHits.load();
+  Stats.Compiles = Compiles.load();
+  Stats.Loads = Loads.load();
+  Stats.LockWaits = LockWaits.load();
+  Stats.LockTimeouts = LockTimeouts.load();
+  return Stats;
 }
 
 } // namespace mhcjit

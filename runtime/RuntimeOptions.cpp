@@ -1,6 +1,9 @@
 // mhcjit runtime: RuntimeOptions from the environment, held once per process.
 #include "mhcjit/RuntimeOptions.h"
+#include "mhcjit/CacheMaintenance.h"
 #include "mhcjit/DiskCache.h"
+
+#include "llvm/ADT/SmallVector.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -24,12 +27,36 @@ std::unique_ptr<RuntimeOptions> Current;
 
 RuntimeOptions RuntimeOptions::fromEnvironment() {
   RuntimeOptions O;
+  O.Warn = [](llvm::StringRef Message) { llvm::errs() << "mhcjit: warning: " << Message << "\n"; };
   O.CacheDir = DiskCache::defaultRoot();
   O.DiskCache = !envFlag("MHCJIT_DISABLE_DISK_CACHE");
   O.NoJit = envFlag("MHCJIT_NO_JIT");
+  O.SharedCache = envFlag("MHCJIT_CACHE_SHARED");
+  if (const char *Path = std::getenv("MHCJIT_CACHE_PATH")) {
+    // Example: "/shared/mhcjit:/opt/site/mhcjit" -> two read-only layers, in that order.
+    llvm::SmallVector<llvm::StringRef, 4> Dirs;
+    llvm::StringRef(Path).split(Dirs, ':', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+    for (llvm::StringRef Dir : Dirs)
+      O.ReadOnlyCacheDirs.push_back(Dir.str());
+  }
+  if (const char *Size = std::getenv("MHCJIT_CACHE_MAX_SIZE")) {
+    llvm::Expected<uint64_t> Bytes = parseByteSize(Size);
+    if (Bytes)
+      O.CacheMaxBytes = *Bytes;
+    else
+      O.Warn("MHCJIT_CACHE_MAX_SIZE is ignored: " + llvm::toString(Bytes.takeError()));
+  }
+  if (const char *Dir = std::getenv("MHCJIT_CACHE_LOCK_DIR"))
+    O.LockDir = Dir;
+  if (const char *Timeout = std::getenv("MHCJIT_CACHE_LOCK_TIMEOUT")) {
+    llvm::Expected<int64_t> Seconds = parseDuration(Timeout);
+    if (Seconds)
+      O.LockTimeout = std::chrono::seconds(*Seconds);
+    else
+      O.Warn("MHCJIT_CACHE_LOCK_TIMEOUT is ignored: " + llvm::toString(Seconds.takeError()));
+  }
   if (const char *Arch = std::getenv("MHCJIT_ARCH"))
     O.ArchOverride = Arch;
-  O.Warn = [](llvm::StringRef Message) { llvm::errs() << "mhcjit: warning: " << Message << "\n"; };
   return O;
 }
 

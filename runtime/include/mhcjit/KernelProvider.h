@@ -31,9 +31,12 @@ struct KeyedKernel {
 };
 llvm::Expected<KeyedKernel> keyKernel(const KernelSpec &Spec, llvm::StringRef Arch);
 
-/// The cache entry of Spec for Arch: from this process's memory, else the disk cache, else
-/// NVRTC (then published to disk; a failed publish warns once and keeps the kernel in memory).
-/// With Options.NoJit a miss is an Errc::NoJit error naming the prewarm command that builds it.
+/// The cache entry of Spec for Arch: from this process's memory, else the read-only caches
+/// (Options.ReadOnlyCacheDirs, in order), else the writable cache, else NVRTC. A compile runs
+/// under a node-local per-key lock (bounded wait, then compile anyway), re-checks the writable
+/// cache once locked, and publishes there; a failed publish, or a cache refused by
+/// DiskCache::checkTrusted(), warns once and keeps the kernel in memory. With Options.NoJit a
+/// miss is an Errc::NoJit error naming the searched directories and the prewarm command.
 llvm::Expected<BuiltKernel> buildKernel(const KernelSpec &Spec, llvm::StringRef Arch,
                                         const RuntimeOptions &Options);
 
@@ -54,6 +57,8 @@ llvm::Expected<std::string> currentDeviceArch();
 /// Counters of this process (for `mhc-jit cache stats` and tests).
 struct ProviderStats {
   uint64_t MemoryHits = 0, DiskHits = 0, Compiles = 0, Loads = 0;
+  uint64_t LockWaits = 0;    ///< compiles that waited for another process's lock
+  uint64_t LockTimeouts = 0; ///< of those, the waits that gave up and compiled anyway
 };
 ProviderStats providerStats();
 
