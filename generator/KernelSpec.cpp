@@ -36,7 +36,15 @@ std::string hexFloat(float V) {
 
 llvm::StringRef opName(Op O) {
   switch (O) {
+  case Op::Project: return "project";
+  case Op::Scale: return "scale";
+  case Op::Sinkhorn: return "sinkhorn";
   case Op::Aggregate: return "aggregate";
+  case Op::ExpandCombine: return "expand_combine";
+  case Op::Expand: return "expand";
+  case Op::Contract: return "contract";
+  case Op::Head: return "head";
+  case Op::ReduceRows: return "reduce_rows";
   }
   return "?";
 }
@@ -53,11 +61,14 @@ llvm::StringRef precisionName(Precision P) { return P == Precision::FP32 ? "fp32
 int dtypeSize(DType T) { return T == DType::FP32 ? 4 : 2; }
 
 llvm::ArrayRef<Op> allOps() {
-  static const Op Ops[] = {Op::Aggregate};
+  static const Op Ops[] = {Op::Project,       Op::Scale,  Op::Sinkhorn, Op::Aggregate,
+                           Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
   return Ops;
 }
 
 llvm::Optional<Op> parseOp(llvm::StringRef Name) {
+  if (Name == opName(Op::ReduceRows))
+    return Op::ReduceRows;
   for (Op O : allOps())
     if (opName(O) == Name)
       return O;
@@ -114,6 +125,18 @@ llvm::Error validateSpec(const KernelSpec &S) {
                    llvm::Twine(Elem) + " (the element size)");
   if (S.AccumulateDx && S.Dir != Direction::Backward)
     return invalid("accumulate_dx applies to backward kernels only");
+  if (S.Tile.Rows < 1 || S.Tile.Rows > 64)
+    return invalid("rows = " + llvm::Twine(S.Tile.Rows) + " is outside 1..64");
+  if (S.HasGamma && S.Operation != Op::Project)
+    return invalid("a norm weight (gamma) applies to project only");
+  if (S.HasBias && S.Operation != Op::ExpandCombine)
+    return invalid("a bias applies to expand_combine only");
+  const int MaxStage = S.Operation == Op::Head && S.Dir == Direction::Backward ? 1 : 0;
+  if (S.Stage < 0 || S.Stage > MaxStage)
+    return invalid("stage = " + llvm::Twine(S.Stage) + " is outside 0.." + llvm::Twine(MaxStage) +
+                   " for " + opName(S.Operation) + "." + directionName(S.Dir));
+  if (S.Operation == Op::ReduceRows && S.Dir != Direction::Forward)
+    return invalid("reduce_rows has a forward kernel only");
   return llvm::Error::success();
 }
 
@@ -129,7 +152,9 @@ std::string canonicalRecord(const KernelSpec &S) {
      << " sinkhorn=" << sinkhornName(K.Sinkhorn) << " sinkhorn_iters=" << K.SinkhornIters
      << " sinkhorn_eps=" << hexFloat(K.SinkhornEps) << " precision=" << precisionName(S.Prec)
      << " threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec
-     << " accumulate_dx=" << (S.AccumulateDx ? 1 : 0) << " align=" << S.PointerAlign;
+     << " rows=" << S.Tile.Rows << " accumulate_dx=" << (S.AccumulateDx ? 1 : 0)
+     << " align=" << S.PointerAlign << " gamma=" << (S.HasGamma ? 1 : 0)
+     << " bias=" << (S.HasBias ? 1 : 0) << " stage=" << S.Stage;
   return OS.str();
 }
 
@@ -186,7 +211,7 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   S.Contract.Rms = *RmsV;
   S.Contract.Sinkhorn = *SinkV;
   S.Prec = *PrecV;
-  int64_t N, Iters, Threads, Vec, Acc, Align;
+  int64_t N, Iters, Threads, Vec, Acc, Align, Rows, Gamma, BiasV, Stage;
   if (!Int("n", N)) return Bad("n");
   if (!Int("C", S.C)) return Bad("C");
   if (!Int("sinkhorn_iters", Iters)) return Bad("sinkhorn_iters");
@@ -194,6 +219,10 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   if (!Int("vec", Vec)) return Bad("vec");
   if (!Int("accumulate_dx", Acc)) return Bad("accumulate_dx");
   if (!Int("align", Align)) return Bad("align");
+  if (!Int("rows", Rows)) return Bad("rows");
+  if (!Int("gamma", Gamma)) return Bad("gamma");
+  if (!Int("bias", BiasV)) return Bad("bias");
+  if (!Int("stage", Stage)) return Bad("stage");
   if (!Float("rms_eps", S.Contract.RmsEps)) return Bad("rms_eps");
   if (!Float("pre_eps", S.Contract.PreEps)) return Bad("pre_eps");
   if (!Float("post_mult", S.Contract.PostMult)) return Bad("post_mult");
@@ -204,6 +233,10 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   S.Tile.Vec = static_cast<int>(Vec);
   S.AccumulateDx = Acc != 0;
   S.PointerAlign = static_cast<int>(Align);
+  S.Tile.Rows = static_cast<int>(Rows);
+  S.HasGamma = Gamma != 0;
+  S.HasBias = BiasV != 0;
+  S.Stage = static_cast<int>(Stage);
   if (llvm::Error E = validateSpec(S))
     return E;
   return S;
@@ -223,6 +256,8 @@ bool operator==(const KernelSpec &A, const KernelSpec &B) {
          A.StreamType == B.StreamType && A.StreamLayout == B.StreamLayout && A.Prec == B.Prec &&
          A.Tile.Threads == B.Tile.Threads && A.Tile.Vec == B.Tile.Vec &&
          A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
+         A.Tile.Rows == B.Tile.Rows && A.HasGamma == B.HasGamma && A.HasBias == B.HasBias &&
+         A.Stage == B.Stage &&
          P.Kind == Q.Kind &&
          floatBits(P.RmsEps) == floatBits(Q.RmsEps) && P.Rms == Q.Rms &&
          floatBits(P.PreEps) == floatBits(Q.PreEps) &&
@@ -233,7 +268,8 @@ bool operator==(const KernelSpec &A, const KernelSpec &B) {
 size_t specHash(const KernelSpec &S) {
   const ContractConstants &K = S.Contract;
   return llvm::hash_combine(S.Operation, S.Dir, S.N, S.C, S.StreamType, S.StreamLayout, S.Prec,
-                            S.Tile.Threads, S.Tile.Vec, S.AccumulateDx, S.PointerAlign, K.Kind,
+                            S.Tile.Threads, S.Tile.Vec, S.Tile.Rows, S.AccumulateDx,
+                            S.PointerAlign, S.HasGamma, S.HasBias, S.Stage, K.Kind,
                             floatBits(K.RmsEps), K.Rms, floatBits(K.PreEps),
                             floatBits(K.PostMult), K.Sinkhorn, K.SinkhornIters,
                             floatBits(K.SinkhornEps));
@@ -245,6 +281,14 @@ std::string specLabel(const KernelSpec &S) {
   OS << opName(S.Operation) << '.' << directionName(S.Dir) << " n=" << S.N << " C=" << S.C << ' '
      << dtypeName(S.StreamType) << ' ' << layoutName(S.StreamLayout) << ' '
      << contractName(S.Contract.Kind) << " threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec;
+  if (S.Tile.Rows != 1)
+    OS << " rows=" << S.Tile.Rows;
+  if (S.HasGamma)
+    OS << " gamma";
+  if (S.HasBias)
+    OS << " bias";
+  if (S.Stage)
+    OS << " stage=" << S.Stage;
   if (S.AccumulateDx)
     OS << " accumulate";
   if (S.PointerAlign != 16)

@@ -5,20 +5,53 @@
 
 namespace mhcjit {
 
-TileConfig defaultTileConfig(const KernelSpec &Spec) {
-  TileConfig Tile;
-  // Widest power of two <= 16 bytes that divides C, so every chunk but none is a tail and
-  // every access is aligned. Example: bf16, C = 7168 -> 8; C = 1000 -> 8; C = 7 -> 1.
+namespace {
+
+/// Widest power of two <= 16 bytes that divides C, so every chunk is full and every access
+/// aligned. Example: bf16, C = 7168 -> 8; C = 1000 -> 8; C = 7 -> 1.
+int widestVec(const KernelSpec &Spec) {
   int Vec = 16 / dtypeSize(Spec.StreamType);
   while (Vec > 1 && Spec.C % Vec != 0)
     Vec /= 2;
-  Tile.Vec = Vec;
+  return Vec;
+}
+
+/// Threads for a kernel where one block walks one token's chunks: no more than it has chunks.
+int threadsForChunks(int64_t C, int Vec) {
+  int64_t Chunks = (C + Vec - 1) / Vec;
+  int64_t Threads = std::min<int64_t>(256, (Chunks + 31) / 32 * 32);
+  return static_cast<int>(std::max<int64_t>(32, Threads));
+}
+
+} // namespace
+
+TileConfig defaultTileConfig(const KernelSpec &Spec) {
+  TileConfig Tile;
   Tile.Threads = 256;
-  if (Spec.Dir == Direction::Backward) {
-    // One block walks one token: do not launch more threads than the token has chunks.
-    int64_t Chunks = (Spec.C + Vec - 1) / Vec;
-    int64_t Threads = std::min<int64_t>(256, (Chunks + 31) / 32 * 32);
-    Tile.Threads = static_cast<int>(std::max<int64_t>(32, Threads));
+  Tile.Vec = 1;
+  Tile.Rows = 1;
+  const bool Bwd = Spec.Dir == Direction::Backward;
+  switch (Spec.Operation) {
+  case Op::Aggregate:
+  case Op::ExpandCombine:
+    Tile.Vec = widestVec(Spec);
+    if (Bwd)
+      Tile.Threads = threadsForChunks(Spec.C, Tile.Vec);
+    break;
+  case Op::Expand:
+  case Op::Contract:
+    Tile.Vec = widestVec(Spec);
+    break;
+  case Op::Project:
+    Tile.Rows = Bwd ? 1 : 32;
+    break;
+  case Op::Sinkhorn:
+    Tile.Threads = 128;
+    break;
+  case Op::Scale:
+  case Op::Head:
+  case Op::ReduceRows:
+    break;
   }
   return Tile;
 }

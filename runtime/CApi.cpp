@@ -77,6 +77,14 @@ llvm::Expected<MixConfig> toMixConfig(const mhcjit_config *C) {
   return M;
 }
 
+/// Converts the C config, runs Launch on it, and turns the outcome into a status.
+template <typename LaunchFn> mhcjit_status run(const mhcjit_config *C, LaunchFn Launch) {
+  auto Config = toMixConfig(C);
+  if (!Config)
+    return finish(Config.takeError());
+  return finish(Launch(*Config));
+}
+
 } // namespace
 } // namespace mhcjit
 
@@ -112,20 +120,126 @@ MHCJIT_API mhcjit_status mhcjit_config_init(mhcjit_config *config, mhcjit_contra
 
 MHCJIT_API mhcjit_status mhcjit_aggregate_fwd(const mhcjit_config *config, int64_t m, const void *x,
                                               const float *pre, void *y, void *stream) {
-  auto Config = toMixConfig(config);
-  if (!Config)
-    return finish(Config.takeError());
-  return finish(aggregateForward(*Config, {m, x, pre, y}, static_cast<CUstream>(stream)));
+  return run(config, [&](const MixConfig &C) {
+    return aggregateForward(C, {m, x, pre, y}, static_cast<CUstream>(stream));
+  });
 }
 
 MHCJIT_API mhcjit_status mhcjit_aggregate_bwd(const mhcjit_config *config, int64_t m, const void *dy,
                                               const void *x, const float *pre, void *dx, float *dpre,
                                               int accumulate_dx, void *stream) {
-  auto Config = toMixConfig(config);
-  if (!Config)
-    return finish(Config.takeError());
-  AggregateBackwardArgs Args{m, dy, x, pre, dx, dpre, accumulate_dx != 0};
-  return finish(aggregateBackward(*Config, Args, static_cast<CUstream>(stream)));
+  return run(config, [&](const MixConfig &C) {
+    return aggregateBackward(C, {m, dy, x, pre, dx, dpre, accumulate_dx != 0}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_project_fwd(const mhcjit_config *config, int64_t m, const void *x,
+                                            const float *phi, const float *gamma, float *H, float *ms,
+                                            void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return projectForward(C, {m, x, phi, gamma, H, ms}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_project_bwd(const mhcjit_config *config, int64_t m, const void *x,
+                                            const float *phi, const float *gamma, const float *dH,
+                                            const float *dms, void *dx, float *dphi, float *dgamma,
+                                            int accumulate_dx, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return projectBackward(C, {m, x, phi, gamma, dH, dms, dx, dphi, dgamma, accumulate_dx != 0},
+                           static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_scale_fwd(const mhcjit_config *config, int64_t m, const float *H,
+                                          const float *ms, const float *alpha, const float *beta,
+                                          float *pre, float *post, float *logits, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return scaleForward(C, {m, H, ms, alpha, beta, pre, post, logits}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_scale_bwd(const mhcjit_config *config, int64_t m, const float *H,
+                                          const float *ms, const float *alpha, const float *beta,
+                                          const float *dpre, const float *dpost, const float *dlogits,
+                                          float *dH, float *dms, float *dalpha, float *dbeta, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return scaleBackward(C, {m, H, ms, alpha, beta, dpre, dpost, dlogits, dH, dms, dalpha, dbeta},
+                         static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_sinkhorn_fwd(const mhcjit_config *config, int64_t m,
+                                             const float *logits, float *res, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return sinkhornForward(C, {m, logits, res}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_t m,
+                                             const float *logits, const float *dres, float *dlogits,
+                                             void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return sinkhornBackward(C, {m, logits, dres, dlogits}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
+                                                   const float *bias, const float *post, const void *x,
+                                                   const float *res, void *out, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return expandCombineForward(C, {m, f, bias, post, x, res, out}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_expand_combine_bwd(const mhcjit_config *config, int64_t m, const void *dout,
+                                                   const void *f, const float *bias, const float *post,
+                                                   const void *x, const float *res, void *df, float *dbias,
+                                                   float *dpost, float *dres, void *dx, int accumulate_dx,
+                                                   void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return expandCombineBackward(
+        C, {m, dout, f, bias, post, x, res, df, dbias, dpost, dres, dx, accumulate_dx != 0},
+        static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_expand_fwd(const mhcjit_config *config, int64_t m, const void *y, void *x,
+                                           void *stream) {
+  return run(config, [&](const MixConfig &C) { return expandForward(C, {m, y, x}, static_cast<CUstream>(stream)); });
+}
+
+MHCJIT_API mhcjit_status mhcjit_expand_bwd(const mhcjit_config *config, int64_t m, const void *dx, void *dy,
+                                           void *stream) {
+  return run(config, [&](const MixConfig &C) { return expandBackward(C, {m, dx, dy}, static_cast<CUstream>(stream)); });
+}
+
+MHCJIT_API mhcjit_status mhcjit_contract_fwd(const mhcjit_config *config, int64_t m, const void *x, void *y,
+                                             void *stream) {
+  return run(config, [&](const MixConfig &C) { return contractForward(C, {m, x, y}, static_cast<CUstream>(stream)); });
+}
+
+MHCJIT_API mhcjit_status mhcjit_contract_bwd(const mhcjit_config *config, int64_t m, const void *dy, void *dx,
+                                             int accumulate_dx, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return contractBackward(C, {m, dy, dx, accumulate_dx != 0}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_head_fwd(const mhcjit_config *config, int64_t m, const void *x, const float *w,
+                                         const float *scale, const float *base, void *y, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return headForward(C, {m, x, w, scale, base, y}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_head_bwd(const mhcjit_config *config, int64_t m, const void *x, const float *w,
+                                         const float *scale, const float *base, const void *dy, void *dx,
+                                         float *dw, float *dscale, float *dbase, int accumulate_dx, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return headBackward(C, {m, x, w, scale, base, dy, dx, dw, dscale, dbase, accumulate_dx != 0},
+                        static_cast<CUstream>(stream));
+  });
 }
 
 MHCJIT_API const char *mhcjit_last_error(void) { return LastError.c_str(); }

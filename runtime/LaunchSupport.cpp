@@ -4,6 +4,8 @@
 #include "mhcjit/Errors.h"
 #include "mhcjit/TileHeuristic.h"
 
+#include "mhc_args.h"
+
 #include "llvm/ADT/StringExtras.h"
 
 #include <algorithm>
@@ -48,6 +50,52 @@ llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Thread
   return checkCuda(Api.cuLaunchKernel(Kernel.Function, Blocks, 1, 1, static_cast<unsigned>(Threads),
                                       1, 1, 0, Stream, Params, nullptr),
                    "cuLaunchKernel(" + Kernel.Entry->LoweredName + ")");
+}
+
+llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlock, void *Args,
+                       CUstream Stream) {
+  auto Kernel = loadKernel(Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  unsigned Blocks = gridBlocks(Work, ItemsPerBlock, Spec.Tile.Threads, Kernel->SmCount);
+  return launchKernel(*Kernel, Blocks, Spec.Tile.Threads, Args, Stream);
+}
+
+llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direction Dir, int Align,
+                                    bool AccumulateDx) {
+  auto Spec = specFor(Config, Operation, Dir);
+  if (!Spec)
+    return Spec.takeError();
+  Spec->AccumulateDx = AccumulateDx;
+  // NOTE: a misaligned (but element-aligned) pointer selects a variant with element-wide
+  // accesses instead of faulting on a 16-byte vector access.
+  Spec->PointerAlign = Align == 16 ? 16 : dtypeSize(Config.StreamType);
+  return Spec;
+}
+
+llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
+                       CUstream Stream) {
+  KernelSpec Spec;
+  Spec.Operation = Op::ReduceRows;
+  Spec.C = 1;
+  Spec.Tile = defaultTileConfig(Spec);
+  mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride};
+  return launchOver(Spec, Cols, Spec.Tile.Threads, &Args, Stream);
+}
+
+llvm::Expected<int> currentSmCount() {
+  auto Context = ensureCurrentContext();
+  if (!Context)
+    return Context.takeError();
+  const DriverApi &Api = *driverApi();
+  CUdevice Device;
+  int Count = 0;
+  if (llvm::Error E = checkCuda(Api.cuCtxGetDevice(&Device), "cuCtxGetDevice"))
+    return std::move(E);
+  if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(&Count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, Device),
+                                "cuDeviceGetAttribute(multiprocessor count)"))
+    return std::move(E);
+  return Count;
 }
 
 llvm::Expected<KernelSpec> specFor(const MixConfig &Config, Op Operation, Direction Dir) {

@@ -23,3 +23,142 @@ struct AggregateBwdArgs {
 };
 
 } // namespace mhc
+
+namespace mhc {
+
+/// project forward: H[m][t] = sum_k x[m][k] phi[t][k] gamma[k]; ms[m] = sum_k x[m][k]^2 / K.
+struct ProjectFwdArgs {
+  const void *x;       ///< (M, K) stream dtype; k is the layout's flattened index
+  const float *phi;    ///< (N, K)
+  const float *gamma;  ///< (K) or null when the kernel has no norm weight
+  float *H;            ///< (M, N)
+  float *ms;           ///< (M)
+  long long M;
+};
+
+/// project backward, blocks own a K slice and a range of tokens.
+struct ProjectBwdArgs {
+  const void *x;        ///< (M, K)
+  const float *phi;     ///< (N, K)
+  const float *gamma;   ///< (K) or null
+  const float *dH;      ///< (M, N)
+  const float *dms;     ///< (M)
+  void *dx;             ///< (M, K): stream dtype, or fp32 added into
+  float *dphi_part;     ///< (splits, N, K) partial sums over token ranges
+  float *dgamma_part;   ///< (splits, K) or null
+  long long M;
+  long long tokens_per_split;
+};
+
+/// scale forward: pre, post, logits from H and ms (SPEC.md section 2).
+struct ScaleFwdArgs {
+  const float *H;     ///< (M, N)
+  const float *ms;    ///< (M)
+  const float *alpha; ///< (3)
+  const float *beta;  ///< (N)
+  float *pre;         ///< (M, n)
+  float *post;        ///< (M, n)
+  float *logits;      ///< (M, n, n)
+  long long M;
+};
+
+/// scale backward: dH, dms per token; per-block partial sums of dalpha (3) and dbeta (N).
+struct ScaleBwdArgs {
+  const float *H, *ms, *alpha, *beta;
+  const float *dpre, *dpost, *dlogits;
+  float *dH;       ///< (M, N)
+  float *dms;      ///< (M)
+  float *part;     ///< (gridDim.x, 3 + N): dalpha then dbeta of the block's tokens
+  long long M;
+};
+
+/// sinkhorn forward and backward (one thread per token, n x n in registers).
+struct SinkhornFwdArgs {
+  const float *logits; ///< (M, n, n)
+  float *res;          ///< (M, n, n)
+  long long M;
+};
+struct SinkhornBwdArgs {
+  const float *logits; ///< (M, n, n)
+  const float *dres;   ///< (M, n, n)
+  float *dlogits;      ///< (M, n, n)
+  long long M;
+};
+
+/// expand_combine forward: x'[j][c] = post[j] (f[c] + bias[c]) + sum_i res[i][j] x[i][c].
+struct ExpandCombineFwdArgs {
+  const void *f;      ///< (M, C)
+  const float *bias;  ///< (C) or null
+  const float *post;  ///< (M, n)
+  const void *x;      ///< (M, n, C)
+  const float *res;   ///< (M, n, n)
+  void *out;          ///< (M, n, C)
+  long long M;
+};
+
+/// expand_combine backward.
+struct ExpandCombineBwdArgs {
+  const void *dout;   ///< (M, n, C) the gradient of x'
+  const void *f;      ///< (M, C)
+  const float *bias;  ///< (C) or null
+  const float *post;  ///< (M, n)
+  const void *x;      ///< (M, n, C)
+  const float *res;   ///< (M, n, n)
+  void *df;           ///< (M, C) stream dtype
+  float *dpost;       ///< (M, n)
+  float *dres;        ///< (M, n, n)
+  void *dx;           ///< (M, n, C): stream dtype, or fp32 added into
+  float *dbias_part;  ///< (gridDim.x, C) or null without bias
+  long long M;
+};
+
+/// expand: x[j][c] = y[c]; backward dy[c] = sum_j dx[j][c]. contract: y = mean_j x[j];
+/// backward dx[j] = dy / n. `in` and `out` name the direction's input and output.
+struct StreamMapArgs {
+  const void *in;
+  void *out; ///< stream dtype, or fp32 added into (contract backward with accumulation)
+  long long M;
+};
+
+/// head forward (SPEC.md section 6): y = sum_j wgt[j] x[j], wgt from a learned contraction.
+struct HeadFwdArgs {
+  const void *x;      ///< (M, n, C)
+  const float *w;     ///< (n, K)
+  const float *scale; ///< (1)
+  const float *base;  ///< (n)
+  void *y;            ///< (M, C)
+  long long M;
+};
+
+/// head backward, phase 1 (a block per token): per-token terms and partials of dscale, dbase.
+struct HeadBwdTokenArgs {
+  const void *x, *dy;
+  const float *w, *scale, *base;
+  float *wgt;      ///< (M, n) workspace
+  float *du;       ///< (M, n) workspace
+  float *dms;      ///< (M) workspace
+  float *part;     ///< (gridDim.x, 1 + n): dscale then dbase
+  long long M;
+};
+
+/// head backward, phase 2 (blocks own a K slice and a token range): dx and partial dw.
+struct HeadBwdSliceArgs {
+  const void *x, *dy;
+  const float *w;
+  const float *wgt, *du, *dms; ///< from phase 1
+  void *dx;                    ///< (M, n, C): stream dtype, or fp32 added into
+  float *dw_part;              ///< (splits, n, K)
+  long long M;
+  long long tokens_per_split;
+};
+
+/// out[c] = sum_{r < rows} part[r * stride + c] in row order, for c < cols.
+struct ReduceRowsArgs {
+  const float *part;
+  float *out;
+  long long rows;
+  long long cols;
+  long long stride;
+};
+
+} // namespace mhc

@@ -91,6 +91,32 @@ __device__ __forceinline__ void store_span(T *__restrict__ p, const float (&in)[
     reinterpret_cast<Word *>(p)[w] = reinterpret_cast<const Word *>(raw)[w];
 }
 
+/// The logistic function, with the accurate expf (no fast math anywhere in mhcjit).
+__device__ __forceinline__ float sigmoid(float h) { return 1.0f / (1.0f + expf(-h)); }
+
+/// v rounded to TF32 (10 mantissa bits), round to nearest with ties away (cvt.rna).
+__device__ __forceinline__ float tf32_round(float v) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
+  return __uint_as_float(r);
+}
+
+/// Operand rounding of the precision mode: identity for fp32, TF32 for tf32.
+template <bool kTf32> __device__ __forceinline__ float operand(float v) {
+  if constexpr (kTf32)
+    return tf32_round(v);
+  else
+    return v;
+}
+
+/// Sum over the 32 lanes of a warp in a fixed butterfly order; every lane gets the total.
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
 /// Sums v[0..kCount) over the block in a fixed order (butterfly in each warp, then warps in
 /// index order), so the result is bitwise reproducible. Thread 0 receives the totals.
 /// `scratch` holds kThreads/32 * kCount floats; the call ends with a barrier so it may be reused.

@@ -71,6 +71,53 @@ __device__ __forceinline__ void store_streams_tail(T *x, i64 m, int c0, int coun
         x[stream_index<kN, kC, kLayout>(m, j, c0 + i)] = from_float<T>(xv[j][i]);
 }
 
+/// Calls body(m, c0, count) for every (token, column chunk) of M tokens, grid-stride, so any
+/// M fits in a small persistent grid (no 65535 limit). count < kVec only for C's tail chunk.
+/// Example (kC = 7168, kVec = 8): 896 chunks per token; item 1000 -> m = 1, c0 = (1000-896)*8 = 832.
+template <int kC, int kVec, int kThreads, typename Body>
+__device__ __forceinline__ void for_each_chunk(i64 M, Body body) {
+  constexpr int kChunks = (kC + kVec - 1) / kVec;
+  for (i64 item = i64(blockIdx.x) * kThreads + threadIdx.x; item < M * kChunks; item += i64(gridDim.x) * kThreads) {
+    const i64 m = item / kChunks;
+    const int c0 = int(item - m * kChunks) * kVec;
+    body(m, c0, cmin(kVec, kC - c0));
+  }
+}
+
+/// A chunk of count (<= kVec) columns: the vector path when the chunk is full, else the tail.
+template <int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void load_chunk(const T *x, i64 m, int c0, int count, float (&xv)[kN][kVec]) {
+  if (kC % kVec == 0 || count == kVec)
+    load_streams<kN, kC, kLayout, kVec, kPtrAlign>(x, m, c0, xv);
+  else
+    load_streams_tail<kN, kC, kLayout, kVec>(x, m, c0, count, xv);
+}
+
+template <int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void store_chunk(T *x, i64 m, int c0, int count, const float (&xv)[kN][kVec]) {
+  if (kC % kVec == 0 || count == kVec)
+    store_streams<kN, kC, kLayout, kVec, kPtrAlign>(x, m, c0, xv);
+  else
+    store_streams_tail<kN, kC, kLayout, kVec>(x, m, c0, count, xv);
+}
+
+/// Writes xv in the stream dtype, or adds it into an fp32 buffer (gradient accumulation).
+template <bool kAccumulate, int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
+__device__ __forceinline__ void write_dx(void *dx, i64 m, int c0, int count, float (&xv)[kN][kVec]) {
+  if constexpr (kAccumulate) {
+    float old[kN][kVec];
+    load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const float *>(dx), m, c0, count, old);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+#pragma unroll
+      for (int i = 0; i < kVec; ++i)
+        xv[j][i] += old[j][i];
+    store_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<float *>(dx), m, c0, count, xv);
+  } else {
+    store_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<T *>(dx), m, c0, count, xv);
+  }
+}
+
 /// One token's row of C values (f, y, dy: shape (M, C)): the chunk c0 .. c0+kVec-1.
 template <int kC, int kVec, int kPtrAlign, typename T>
 __device__ __forceinline__ void load_row(const T *row, int c0, int count, float (&v)[kVec]) {

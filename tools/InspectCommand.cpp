@@ -23,6 +23,10 @@ cl::opt<Show> ShowOpt("show", cl::desc("What to print"), cl::init(Show::Source),
                                  clEnumValN(Show::Key, "key", "the cache key, its record and the entry path")));
 cl::opt<bool> AccumulateOpt("accumulate-dx", cl::desc("Backward: the variant that adds dx into fp32"),
                             cl::sub(InspectCommand));
+cl::opt<bool> GammaOpt("with-gamma", cl::desc("project: the variant with a norm weight"), cl::sub(InspectCommand));
+cl::opt<bool> BiasOpt("with-bias", cl::desc("expand_combine: the variant with a bias"), cl::sub(InspectCommand));
+cl::opt<int> StageOpt("stage", cl::desc("head backward: 0 (per token) or 1 (K slices)"), cl::init(0),
+                      cl::sub(InspectCommand));
 
 int fail(llvm::Error E) {
   llvm::errs() << "mhc-jit inspect: " << llvm::toString(std::move(E)) << "\n";
@@ -64,6 +68,9 @@ int runInspect() {
     return fail(Specs.takeError());
   KernelSpec Spec = Specs->front();
   Spec.AccumulateDx = AccumulateOpt && Spec.Dir == Direction::Backward;
+  Spec.HasGamma = GammaOpt;
+  Spec.HasBias = BiasOpt;
+  Spec.Stage = StageOpt;
   std::string Arch = archOption();
   auto Keyed = keyKernel(Spec, Arch);
   if (!Keyed)

@@ -7,13 +7,15 @@
 
 #include "llvm/ADT/StringExtras.h"
 
+#include <algorithm>
+
 namespace cl = llvm::cl;
 
 namespace mhcjit {
 
 cl::SubCommand InspectCommand("inspect", "Print a kernel's generated source, PTX, resources or cache key");
 cl::SubCommand PrewarmCommand("prewarm", "Compile kernels into the cache (no GPU needed)");
-cl::SubCommand CacheCommand("cache", "List the kernel cache: mhc-jit cache ls");
+cl::SubCommand CacheCommand("cache", "The kernel cache: mhc-jit cache ls | verify [--repair] | prune | stats");
 cl::SubCommand BenchCommand("bench", "Measure on the GPU: --jit times the JIT pipeline");
 cl::SubCommand DemoCommand("demo", "Run aggregate on the GPU and check it, or pre-warm and inspect without one");
 
@@ -25,7 +27,7 @@ cl::OptionCategory SpecCategory("Kernel spec options");
   cl::list<std::string> Var(Flag, cl::desc(Help), cl::CommaSeparated, cl::cat(SpecCategory),       \
                             cl::sub(InspectCommand), cl::sub(PrewarmCommand))
 
-MHCJIT_SPEC_LIST(OpOpt, "op", "Op: aggregate (prewarm: a comma list or 'all')");
+MHCJIT_SPEC_LIST(OpOpt, "op", "Op: project, scale, sinkhorn, aggregate, expand_combine, expand, contract, head (prewarm: a comma list or 'all')");
 MHCJIT_SPEC_LIST(DirOpt, "dir", "Direction: fwd, bwd (prewarm default: both)");
 MHCJIT_SPEC_LIST(NOpt, "n", "Streams n, 1..8 (default 4)");
 MHCJIT_SPEC_LIST(COpt, "C", "Hidden size per stream (required)");
@@ -125,14 +127,19 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
                   Config.Contract = contractPreset(K);
                   Config.StreamLayout = L;
                   Config.Prec = P;
-                  auto Spec = specFor(Config, O, D);
-                  if (!Spec)
-                    return Spec.takeError();
-                  Specs.push_back(*Spec);
-                  if (D == Direction::Backward && !Single) {
-                    Spec->AccumulateDx = true;
+                  if (Single) {
+                    auto Spec = specFor(Config, O, D);
+                    if (!Spec)
+                      return Spec.takeError();
                     Specs.push_back(*Spec);
+                    continue;
                   }
+                  auto Kernels = kernelsForCall(Config, O, D);
+                  if (!Kernels)
+                    return Kernels.takeError();
+                  for (const KernelSpec &K : *Kernels)
+                    if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
+                      Specs.push_back(K);
                 }
               }
   return Specs;

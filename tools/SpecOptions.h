@@ -18,9 +18,9 @@ extern llvm::cl::SubCommand DemoCommand;
 extern llvm::cl::SubCommand BenchCommand;
 
 /// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
-/// --layout, --contract and --precision, each with the runtime's tile config. Backward ops
-/// include the variant that accumulates dx into fp32, since the runtime launches both.
-/// With Single, each option must hold at most one value (inspect).
+/// --layout, --contract and --precision, each with the runtime's tile config. Without Single,
+/// every kernel each call may launch (kernelsForCall: optional inputs, dx accumulation, helper
+/// kernels), deduplicated. With Single, each option must hold at most one value (inspect).
 llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single);
 
 /// --arch, or sm_90a when absent.

@@ -291,7 +291,8 @@ TEST_CASE("the canonical record of the default spec names every field with hex f
   std::string R = canonicalRecord(S);
   CHECK(R == "op=aggregate dir=fwd n=4 C=7168 dtype=bf16 layout=sbcn contract=te rms_eps=0x1p-23 "
              "rms_form=inside pre_eps=0x0p+0 post_mult=0x1p+1 sinkhorn=log sinkhorn_iters=20 "
-             "sinkhorn_eps=0x0p+0 precision=fp32 threads=256 vec=8 accumulate_dx=0 align=16");
+             "sinkhorn_eps=0x0p+0 precision=fp32 threads=256 vec=8 rows=1 accumulate_dx=0 "
+             "align=16 gamma=0 bias=0 stage=0");
   CHECK(R.find('\n') == std::string::npos);
 }
 
@@ -370,7 +371,7 @@ TEST_CASE("the record writes 1e-5, 1.0 and 10 iterations of an overridden contra
 TEST_CASE("a record with extra spaces or fields in another order parses to the same spec") {
   KernelSpec S = backwardSpec();
   std::string Shuffled =
-      "  align=16 accumulate_dx=0 vec=8 threads=256 precision=fp32 sinkhorn_eps=0x0p+0 "
+      "  stage=0 bias=0 gamma=0 align=16 accumulate_dx=0 rows=1 vec=8 threads=256 precision=fp32 sinkhorn_eps=0x0p+0 "
       "sinkhorn_iters=20 sinkhorn=log post_mult=0x1p+1 pre_eps=0x0p+0 rms_form=inside "
       "rms_eps=0x1p-23 contract=te layout=sbcn dtype=bf16 C=7168   n=4 dir=bwd op=aggregate \n";
   auto Parsed = parseCanonicalRecord(Shuffled);
@@ -576,7 +577,8 @@ TEST_CASE("every enum name parses back to its value and unknown names parse to n
   CHECK_FALSE(parseLayout("").hasValue());
   CHECK_FALSE(parseDType("int8").hasValue());
   CHECK_FALSE(parseDType("bfloat16").hasValue());
-  CHECK_FALSE(parseOp("expand").hasValue());
+  CHECK_FALSE(parseOp("transpose").hasValue());
+  CHECK_FALSE(parseOp("Expand").hasValue());
   CHECK_FALSE(parseSinkhorn("softmax").hasValue());
   CHECK(dtypeSize(DType::BF16) == 2);
   CHECK(dtypeSize(DType::FP16) == 2);

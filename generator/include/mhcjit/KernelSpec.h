@@ -13,8 +13,9 @@
 
 namespace mhcjit {
 
-/// The mHC operators (SPEC.md sections 1-6). Later issues add the rest.
-enum class Op { Aggregate };
+/// The mHC operators (SPEC.md sections 1-6), plus ReduceRows, the fixed-order sum of per-block
+/// partial rows that parameter gradients (dalpha, dbeta, dbias, dphi, ...) finish with.
+enum class Op { Project, Scale, Sinkhorn, Aggregate, ExpandCombine, Expand, Contract, Head, ReduceRows };
 enum class Direction { Forward, Backward };
 /// Stream dtype: the element type of x, f and the stream outputs.
 enum class DType { BF16, FP16, FP32 };
@@ -25,6 +26,7 @@ enum class Precision { FP32, TF32 };
 struct TileConfig {
   int Threads = 256; ///< threads per block, a multiple of 32 in [32, 1024]
   int Vec = 8;       ///< consecutive C elements per thread and access, a power of two
+  int Rows = 1;      ///< tokens per block (project forward), 1..64
 };
 
 /// Everything a generated kernel is specialised on.
@@ -42,6 +44,11 @@ struct KernelSpec {
   bool AccumulateDx = false;
   /// Alignment in bytes that every pointer argument is known to have: 16, or the element size.
   int PointerAlign = 16;
+  /// project: the optional norm weight gamma is given; expand_combine: the optional bias.
+  bool HasGamma = false;
+  bool HasBias = false;
+  /// Which kernel of a multi-kernel op direction: head backward has 0 (per token), 1 (K slices).
+  int Stage = 0;
 };
 
 /// Field-by-field equality (floats compared by bit pattern) and a matching hash, so a spec

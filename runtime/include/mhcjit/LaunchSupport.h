@@ -30,4 +30,20 @@ unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, int SmCoun
 llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Threads, void *Args,
                          CUstream Stream);
 
+/// Loads Spec's kernel and launches a grid-stride grid over Work items, ItemsPerBlock each.
+llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlock, void *Args,
+                       CUstream Stream);
+
+/// The spec of the call: the config's spec for Op/Dir, with the pointer alignment that Align
+/// (from checkPointers) allows and the accumulate flag.
+llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direction Dir, int Align,
+                                    bool AccumulateDx = false);
+
+/// out[c] = sum_{r < Rows} Part[r * Stride + c] for c < Cols, in row order (reduce_rows).
+llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
+                       CUstream Stream);
+
+/// Multiprocessors of the current context's device.
+llvm::Expected<int> currentSmCount();
+
 } // namespace mhcjit

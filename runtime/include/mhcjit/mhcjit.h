@@ -70,6 +70,50 @@ MHCJIT_API mhcjit_status mhcjit_aggregate_bwd(const mhcjit_config *config, int64
                                               const void *x, const float *pre, void *dx, float *dpre,
                                               int accumulate_dx, void *stream);
 
+/* The other ops (SPEC.md sections 1-6). Pointers are device pointers; "stream dtype" buffers use
+ * config->dtype, everything else is fp32. Optional inputs (gamma, bias) may be NULL; their
+ * gradients (dgamma, dbias) must then be NULL too. Parameter gradients are written, not added. */
+MHCJIT_API mhcjit_status mhcjit_project_fwd(const mhcjit_config *config, int64_t m, const void *x,
+                                            const float *phi, const float *gamma, float *H, float *ms,
+                                            void *stream);
+MHCJIT_API mhcjit_status mhcjit_project_bwd(const mhcjit_config *config, int64_t m, const void *x,
+                                            const float *phi, const float *gamma, const float *dH,
+                                            const float *dms, void *dx, float *dphi, float *dgamma,
+                                            int accumulate_dx, void *stream);
+MHCJIT_API mhcjit_status mhcjit_scale_fwd(const mhcjit_config *config, int64_t m, const float *H,
+                                          const float *ms, const float *alpha, const float *beta,
+                                          float *pre, float *post, float *logits, void *stream);
+MHCJIT_API mhcjit_status mhcjit_scale_bwd(const mhcjit_config *config, int64_t m, const float *H,
+                                          const float *ms, const float *alpha, const float *beta,
+                                          const float *dpre, const float *dpost, const float *dlogits,
+                                          float *dH, float *dms, float *dalpha, float *dbeta, void *stream);
+MHCJIT_API mhcjit_status mhcjit_sinkhorn_fwd(const mhcjit_config *config, int64_t m,
+                                             const float *logits, float *res, void *stream);
+MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_t m,
+                                             const float *logits, const float *dres, float *dlogits,
+                                             void *stream);
+MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
+                                                   const float *bias, const float *post, const void *x,
+                                                   const float *res, void *out, void *stream);
+MHCJIT_API mhcjit_status mhcjit_expand_combine_bwd(const mhcjit_config *config, int64_t m, const void *dout,
+                                                   const void *f, const float *bias, const float *post,
+                                                   const void *x, const float *res, void *df, float *dbias,
+                                                   float *dpost, float *dres, void *dx, int accumulate_dx,
+                                                   void *stream);
+MHCJIT_API mhcjit_status mhcjit_expand_fwd(const mhcjit_config *config, int64_t m, const void *y, void *x,
+                                           void *stream);
+MHCJIT_API mhcjit_status mhcjit_expand_bwd(const mhcjit_config *config, int64_t m, const void *dx, void *dy,
+                                           void *stream);
+MHCJIT_API mhcjit_status mhcjit_contract_fwd(const mhcjit_config *config, int64_t m, const void *x, void *y,
+                                             void *stream);
+MHCJIT_API mhcjit_status mhcjit_contract_bwd(const mhcjit_config *config, int64_t m, const void *dy, void *dx,
+                                             int accumulate_dx, void *stream);
+MHCJIT_API mhcjit_status mhcjit_head_fwd(const mhcjit_config *config, int64_t m, const void *x, const float *w,
+                                         const float *scale, const float *base, void *y, void *stream);
+MHCJIT_API mhcjit_status mhcjit_head_bwd(const mhcjit_config *config, int64_t m, const void *x, const float *w,
+                                         const float *scale, const float *base, const void *dy, void *dx,
+                                         float *dw, float *dscale, float *dbase, int accumulate_dx, void *stream);
+
 /** The message of this thread's last failed call (NVRTC log included); "" when none. */
 MHCJIT_API const char *mhcjit_last_error(void);
 

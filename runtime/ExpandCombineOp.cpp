@@ -1,0 +1,72 @@
+// mhcjit runtime: expand_combine forward and backward (SPEC.md section 5); dbias through
+// per-block partial rows summed in order by reduce_rows.
+#include "mhcjit/Errors.h"
+#include "mhcjit/LaunchSupport.h"
+#include "mhcjit/Workspace.h"
+
+#include "mhc_args.h"
+
+namespace mhcjit {
+
+llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineForwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  const int Elem = dtypeSize(Config.StreamType);
+  std::vector<PointerArg> Pointers = {{"f", Args.F, Elem}, {"post", Args.Post, 4}, {"x", Args.X, Elem},
+                                      {"res", Args.Res, 4}, {"out", Args.Out, Elem}};
+  if (Args.Bias)
+    Pointers.push_back({"bias", Args.Bias, 4});
+  auto Align = checkPointers(Pointers);
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Forward, *Align);
+  if (!Spec)
+    return Spec.takeError();
+  Spec->HasBias = Args.Bias != nullptr;
+  mhc::ExpandCombineFwdArgs A{Args.F, Args.Bias, Args.Post, Args.X, Args.Res, Args.Out, Args.M};
+  const int64_t Chunks = (Spec->C + Spec->Tile.Vec - 1) / Spec->Tile.Vec;
+  return launchOver(*Spec, Args.M * Chunks, Spec->Tile.Threads, &A, Stream);
+}
+
+llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBackwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  const int Elem = dtypeSize(Config.StreamType);
+  std::vector<PointerArg> Pointers = {{"dout", Args.DOut, Elem}, {"f", Args.F, Elem},
+                                      {"post", Args.Post, 4},     {"x", Args.X, Elem},
+                                      {"res", Args.Res, 4},       {"df", Args.DF, Elem},
+                                      {"dpost", Args.DPost, 4},   {"dres", Args.DRes, 4},
+                                      {"dx", Args.DX, Args.AccumulateDx ? 4 : Elem}};
+  if (Args.Bias || Args.DBias) {
+    Pointers.push_back({"bias", Args.Bias, 4});
+    Pointers.push_back({"dbias", Args.DBias, 4});
+  }
+  auto Align = checkPointers(Pointers);
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Backward, *Align, Args.AccumulateDx);
+  if (!Spec)
+    return Spec.takeError();
+  Spec->HasBias = Args.Bias != nullptr;
+  auto Kernel = loadKernel(*Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  // NOTE: at most two blocks per SM, so the dbias partials stay small (rows x C floats).
+  const unsigned Blocks = gridBlocks(Args.M, 1, 1024, Kernel->SmCount);
+  float *Part = nullptr;
+  if (Spec->HasBias) {
+    auto Workspace = streamWorkspace(Stream, size_t(Blocks) * Config.C * sizeof(float));
+    if (!Workspace)
+      return Workspace.takeError();
+    Part = *Workspace;
+  }
+  mhc::ExpandCombineBwdArgs A{Args.DOut, Args.F, Args.Bias, Args.Post, Args.X, Args.Res, Args.DF,
+                              Args.DPost, Args.DRes, Args.DX, Part, Args.M};
+  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
+    return E;
+  if (!Spec->HasBias)
+    return llvm::Error::success();
+  return reduceRows(Part, Blocks, Config.C, Config.C, Args.DBias, Stream);
+}
+
+} // namespace mhcjit

@@ -1,0 +1,85 @@
+// mhcjit runtime: scale and sinkhorn (SPEC.md sections 2 and 3), the per-token mixing math.
+// scale backward's dalpha and dbeta come from per-block partial rows summed by reduce_rows.
+#include "mhcjit/LaunchSupport.h"
+#include "mhcjit/Workspace.h"
+
+#include "mhc_args.h"
+
+namespace mhcjit {
+
+namespace {
+int64_t mixWidth(const MixConfig &Config) { return int64_t(Config.N) * Config.N + 2 * Config.N; }
+} // namespace
+
+llvm::Error scaleForward(const MixConfig &Config, const ScaleForwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"H", Args.H, 4}, {"ms", Args.Ms, 4}, {"alpha", Args.Alpha, 4},
+                              {"beta", Args.Beta, 4}, {"pre", Args.Pre, 4}, {"post", Args.Post, 4},
+                              {"logits", Args.Logits, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::Scale, Direction::Forward, 16);
+  if (!Spec)
+    return Spec.takeError();
+  mhc::ScaleFwdArgs A{Args.H, Args.Ms, Args.Alpha, Args.Beta, Args.Pre, Args.Post, Args.Logits, Args.M};
+  return launchOver(*Spec, Args.M * mixWidth(Config), Spec->Tile.Threads, &A, Stream);
+}
+
+llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"H", Args.H, 4}, {"ms", Args.Ms, 4}, {"alpha", Args.Alpha, 4},
+                              {"beta", Args.Beta, 4}, {"dpre", Args.DPre, 4}, {"dpost", Args.DPost, 4},
+                              {"dlogits", Args.DLogits, 4}, {"dH", Args.DH, 4}, {"dms", Args.DMs, 4},
+                              {"dalpha", Args.DAlpha, 4}, {"dbeta", Args.DBeta, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::Scale, Direction::Backward, 16);
+  if (!Spec)
+    return Spec.takeError();
+  auto Kernel = loadKernel(*Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  const int Warps = Spec->Tile.Threads / 32;
+  const unsigned Blocks = gridBlocks(Args.M, Warps, Spec->Tile.Threads, Kernel->SmCount);
+  const int64_t Row = 3 + mixWidth(Config);
+  auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
+  if (!Part)
+    return Part.takeError();
+  mhc::ScaleBwdArgs A{Args.H,  Args.Ms,      Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
+                      Args.DLogits, Args.DH, Args.DMs,   *Part,     Args.M};
+  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
+    return E;
+  if (llvm::Error E = reduceRows(*Part, Blocks, 3, Row, Args.DAlpha, Stream))
+    return E;
+  return reduceRows(*Part + 3, Blocks, mixWidth(Config), Row, Args.DBeta, Stream);
+}
+
+llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"logits", Args.Logits, 4}, {"res", Args.Res, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Forward, 16);
+  if (!Spec)
+    return Spec.takeError();
+  mhc::SinkhornFwdArgs A{Args.Logits, Args.Res, Args.M};
+  return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
+}
+
+llvm::Error sinkhornBackward(const MixConfig &Config, const SinkhornBackwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"logits", Args.Logits, 4}, {"dres", Args.DRes, 4}, {"dlogits", Args.DLogits, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Backward, 16);
+  if (!Spec)
+    return Spec.takeError();
+  mhc::SinkhornBwdArgs A{Args.Logits, Args.DRes, Args.DLogits, Args.M};
+  return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
+}
+
+} // namespace mhcjit

@@ -1,0 +1,56 @@
+// mhcjit runtime: the set of kernels each op direction may launch (for pre-warming and tests).
+#include "mhcjit/TileHeuristic.h"
+#include "mhcjit/mhcjit.hpp"
+
+namespace mhcjit {
+
+namespace {
+
+bool producesDx(Op O, Direction D) {
+  return D == Direction::Backward && O != Op::Expand && O != Op::Scale && O != Op::Sinkhorn;
+}
+
+bool reducesParameters(Op O, Direction D) {
+  return D == Direction::Backward &&
+         (O == Op::Project || O == Op::Scale || O == Op::ExpandCombine || O == Op::Head);
+}
+
+} // namespace
+
+llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, Op Operation, Direction Dir) {
+  auto Base = specFor(Config, Operation, Dir);
+  if (!Base)
+    return Base.takeError();
+  std::vector<KernelSpec> Specs;
+  std::vector<KernelSpec> Stages = {*Base};
+  if (Operation == Op::Head && Dir == Direction::Backward) {
+    Stages.push_back(*Base);
+    Stages.back().Stage = 1;
+  }
+  for (const KernelSpec &Stage : Stages)
+    for (bool Optional : {false, true}) {
+      if (Optional && Operation != Op::Project && Operation != Op::ExpandCombine)
+        continue;
+      for (bool Accumulate : {false, true}) {
+        // head backward's dx comes from its second stage only
+        bool WritesDx = producesDx(Operation, Dir) && !(Operation == Op::Head && Stage.Stage == 0);
+        if (Accumulate && !WritesDx)
+          continue;
+        KernelSpec S = Stage;
+        S.HasGamma = Optional && Operation == Op::Project;
+        S.HasBias = Optional && Operation == Op::ExpandCombine;
+        S.AccumulateDx = Accumulate;
+        Specs.push_back(S);
+      }
+    }
+  if (reducesParameters(Operation, Dir)) {
+    KernelSpec Reduce;
+    Reduce.Operation = Op::ReduceRows;
+    Reduce.C = 1;
+    Reduce.Tile = defaultTileConfig(Reduce);
+    Specs.push_back(Reduce);
+  }
+  return Specs;
+}
+
+} // namespace mhcjit

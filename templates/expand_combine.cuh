@@ -1,0 +1,143 @@
+// mhcjit templates: expand_combine (F_post, SPEC.md section 5), forward and backward.
+// x'[j][c] = post[j] (f[c] + bias[c]) + sum_i res[i][j] x[i][c]: res is contracted over its FIRST index.
+#pragma once
+
+#include "mhc_streams.cuh"
+
+namespace mhc {
+
+/// f[c] + bias[c] for one chunk (bias absent: f alone).
+template <int kC, int kVec, int kPtrAlign, bool kHasBias, typename T>
+__device__ __forceinline__ void load_f_plus_bias(const T *f_row, const float *bias, int c0, int count, float (&fb)[kVec]) {
+  load_row<kC, kVec, kPtrAlign>(f_row, c0, count, fb);
+  if constexpr (kHasBias) {
+    float b[kVec];
+    load_row<kC, kVec, kPtrAlign>(bias, c0, count, b);
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      fb[i] += b[i];
+  }
+}
+
+template <int kN, int kC, typename T, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias>
+__global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_constant__ ExpandCombineFwdArgs args) {
+  static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
+  for_each_chunk<kC, kVec, kThreads>(args.M, [&](i64 m, int c0, int count) {
+    float fb[kVec], xv[kN][kVec], out[kN][kVec];
+    load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
+    load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
+    const float *res = args.res + m * kN * kN;
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      const float p = args.post[m * kN + j];
+#pragma unroll
+      for (int i = 0; i < kVec; ++i)
+        out[j][i] = p * fb[i];
+#pragma unroll
+      for (int s = 0; s < kN; ++s) {
+        const float r = res[s * kN + j]; // res[s][j]: first index contracted with x[s]
+#pragma unroll
+        for (int i = 0; i < kVec; ++i)
+          out[j][i] = fmaf(r, xv[s][i], out[j][i]);
+      }
+    }
+    store_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<T *>(args.out), m, c0, count, out);
+  });
+}
+
+/// Backward. A block walks one token at a time; each thread owns the same column chunks for every
+/// token, so its dbias partial stays in registers and the block writes one partial row of C.
+/// dpost (n) and dres (n*n) are per-token sums over C, finished by a fixed-order block sum.
+template <int kN, int kC, typename T, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias, bool kAccumulate>
+__global__ void __launch_bounds__(kThreads) expand_combine_bwd(const __grid_constant__ ExpandCombineBwdArgs args) {
+  static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
+  constexpr int kChunks = (kC + kVec - 1) / kVec;
+  constexpr int kPerThread = (kChunks + kThreads - 1) / kThreads;
+  constexpr int kSums = kN + kN * kN; // dpost[j], then dres[i][j]
+  __shared__ float scratch[kThreads / 32 * kSums];
+  float dbias[kHasBias ? kPerThread : 1][kVec];
+#pragma unroll
+  for (int q = 0; q < (kHasBias ? kPerThread : 1); ++q)
+#pragma unroll
+    for (int i = 0; i < kVec; ++i)
+      dbias[q][i] = 0.0f;
+  for (i64 m = blockIdx.x; m < args.M; m += gridDim.x) {
+    float post[kN], res[kN][kN], part[kSums];
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      post[j] = args.post[m * kN + j];
+#pragma unroll
+      for (int s = 0; s < kN; ++s)
+        res[s][j] = args.res[(m * kN + s) * kN + j];
+    }
+#pragma unroll
+    for (int p = 0; p < kSums; ++p)
+      part[p] = 0.0f;
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int chunk = threadIdx.x + q * kThreads;
+      if (chunk < kChunks) {
+        const int c0 = chunk * kVec;
+        const int count = cmin(kVec, kC - c0);
+        float g[kN][kVec], xv[kN][kVec], fb[kVec], df[kVec], dx[kN][kVec];
+        load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.dout), m, c0, count, g);
+        load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
+        load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) {
+          df[i] = 0.0f;
+#pragma unroll
+          for (int j = 0; j < kN; ++j)
+            df[i] = fmaf(g[j][i], post[j], df[i]);
+          if constexpr (kHasBias)
+            dbias[q][i] += df[i];
+        }
+        store_row<kC, kVec, kPtrAlign>(static_cast<T *>(args.df) + m * kC, c0, count, df);
+#pragma unroll
+        for (int j = 0; j < kN; ++j)
+#pragma unroll
+          for (int i = 0; i < kVec; ++i)
+            part[j] = fmaf(g[j][i], fb[i], part[j]);
+#pragma unroll
+        for (int s = 0; s < kN; ++s)
+#pragma unroll
+          for (int j = 0; j < kN; ++j)
+#pragma unroll
+            for (int i = 0; i < kVec; ++i)
+              part[kN + s * kN + j] = fmaf(xv[s][i], g[j][i], part[kN + s * kN + j]);
+#pragma unroll
+        for (int s = 0; s < kN; ++s)
+#pragma unroll
+          for (int i = 0; i < kVec; ++i) {
+            float v = 0.0f;
+#pragma unroll
+            for (int j = 0; j < kN; ++j)
+              v = fmaf(res[s][j], g[j][i], v);
+            dx[s][i] = v;
+          }
+        write_dx<kAccumulate, kN, kC, kLayout, kVec, kPtrAlign, T>(args.dx, m, c0, count, dx);
+      }
+    }
+    block_sum_to_thread0<kThreads, kSums>(part, scratch);
+    if (threadIdx.x == 0) {
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        args.dpost[m * kN + j] = part[j];
+#pragma unroll
+      for (int p = 0; p < kN * kN; ++p)
+        args.dres[m * kN * kN + p] = part[kN + p];
+    }
+  }
+  if constexpr (kHasBias) {
+#pragma unroll
+    for (int q = 0; q < kPerThread; ++q) {
+      const int chunk = threadIdx.x + q * kThreads;
+      if (chunk < kChunks) {
+        const int c0 = chunk * kVec;
+        store_row<kC, kVec, kPtrAlign>(args.dbias_part + i64(blockIdx.x) * kC, c0, cmin(kVec, kC - c0), dbias[q]);
+      }
+    }
+  }
+}
+
+} // namespace mhc

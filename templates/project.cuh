@@ -1,0 +1,135 @@
+// mhcjit templates: project (SPEC.md section 1): H = x (phi * gamma)^T and ms = mean(x^2) per token;
+// backward dx, and dphi / dgamma as partial sums over token ranges (finished by reduce_rows).
+#pragma once
+
+#include "mhc_common.cuh"
+
+namespace mhc {
+
+/// Forward. A block computes kRows tokens at a time: K is walked in tiles of kKTile columns, the
+/// x tile and the (phi * gamma) tile are staged in shared memory, and each thread accumulates
+/// some of the kRows x N outputs over k in order. A token's sums do not depend on M or on the
+/// other tokens of its block (batch invariance). tf32: both operands rounded with cvt.rna.tf32,
+/// products exact in fp32, fp32 sums.
+template <int kN, int kC, typename T, int kThreads, int kRows, bool kTf32, bool kHasGamma>
+__global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
+  constexpr int kK = kN * kC;
+  constexpr int kMix = kN * kN + 2 * kN;
+  constexpr int kKTile = 64;
+  constexpr int kOut = kRows * kMix;
+  constexpr int kPer = (kOut + kThreads - 1) / kThreads;
+  static_assert(kRows <= kThreads, "a thread per row sums the squares");
+  __shared__ float xs[kRows][kKTile + 1];   // raw x (for ms)
+  __shared__ float xo[kRows][kKTile + 1];   // x as a product operand
+  __shared__ float ps[kMix][kKTile + 1];    // phi * gamma as a product operand
+  const T *x = static_cast<const T *>(args.x);
+  for (i64 row0 = i64(blockIdx.x) * kRows; row0 < args.M; row0 += i64(gridDim.x) * kRows) {
+    float acc[kPer], sq = 0.0f;
+#pragma unroll
+    for (int p = 0; p < kPer; ++p)
+      acc[p] = 0.0f;
+    for (int k0 = 0; k0 < kK; k0 += kKTile) {
+      for (int e = threadIdx.x; e < kRows * kKTile; e += kThreads) {
+        const int r = e / kKTile, kk = e % kKTile;
+        const i64 m = row0 + r;
+        const int k = k0 + kk;
+        const float v = (m < args.M && k < kK) ? to_float(x[m * kK + k]) : 0.0f;
+        xs[r][kk] = v;
+        xo[r][kk] = operand<kTf32>(v);
+      }
+      for (int e = threadIdx.x; e < kMix * kKTile; e += kThreads) {
+        const int t = e / kKTile, kk = e % kKTile;
+        const int k = k0 + kk;
+        float v = 0.0f;
+        if (k < kK) {
+          v = args.phi[i64(t) * kK + k];
+          if constexpr (kHasGamma)
+            v *= args.gamma[k];
+        }
+        ps[t][kk] = operand<kTf32>(v);
+      }
+      __syncthreads();
+#pragma unroll
+      for (int p = 0; p < kPer; ++p) {
+        const int o = threadIdx.x + p * kThreads;
+        if (o < kOut) {
+          const int r = o / kMix, t = o % kMix;
+          float a = acc[p];
+#pragma unroll 8
+          for (int kk = 0; kk < kKTile; ++kk)
+            a = fmaf(xo[r][kk], ps[t][kk], a);
+          acc[p] = a;
+        }
+      }
+      if (threadIdx.x < kRows)
+#pragma unroll 8
+        for (int kk = 0; kk < kKTile; ++kk)
+          sq = fmaf(xs[threadIdx.x][kk], xs[threadIdx.x][kk], sq);
+      __syncthreads();
+    }
+#pragma unroll
+    for (int p = 0; p < kPer; ++p) {
+      const int o = threadIdx.x + p * kThreads;
+      if (o < kOut && row0 + o / kMix < args.M)
+        args.H[(row0 + o / kMix) * kMix + o % kMix] = acc[p];
+    }
+    if (threadIdx.x < kRows && row0 + threadIdx.x < args.M)
+      args.ms[row0 + threadIdx.x] = sq / float(kK);
+  }
+}
+
+/// Backward. Block b owns columns k of one K slice (a thread per k) and one range of tokens
+/// (blockIdx.x / slices). Walking its tokens it writes dx[m][k] and sums
+/// S[t] = sum_m dH[m][t] x[m][k] in registers; it ends by writing its partial dphi = gamma S and
+/// dgamma = sum_t phi S. No atomics; the token ranges depend on M only through their count.
+template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
+__global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+  constexpr int kK = kN * kC;
+  constexpr int kMix = kN * kN + 2 * kN;
+  constexpr int kSlices = (kK + kThreads - 1) / kThreads;
+  const int slice = blockIdx.x % kSlices, split = blockIdx.x / kSlices;
+  const int k = slice * kThreads + threadIdx.x;
+  const bool valid = k < kK;
+  const T *x = static_cast<const T *>(args.x);
+  float phi[kMix], S[kMix];
+  const float g = (kHasGamma && valid) ? args.gamma[k] : 1.0f;
+#pragma unroll
+  for (int t = 0; t < kMix; ++t) {
+    phi[t] = valid ? args.phi[i64(t) * kK + k] : 0.0f;
+    S[t] = 0.0f;
+  }
+  const i64 m0 = split * args.tokens_per_split;
+  const i64 m1 = m0 + args.tokens_per_split < args.M ? m0 + args.tokens_per_split : args.M;
+  for (i64 m = m0; m < m1; ++m) {
+    const float xv = valid ? to_float(x[m * kK + k]) : 0.0f;
+    const float *dH = args.dH + m * kMix;
+    float d = 0.0f;
+#pragma unroll
+    for (int t = 0; t < kMix; ++t) {
+      const float dh = operand<kTf32>(dH[t]);
+      d = fmaf(dh, operand<kTf32>(phi[t]), d);
+      S[t] = fmaf(dh, operand<kTf32>(xv), S[t]);
+    }
+    if (valid) {
+      float dx = g * d + args.dms[m] * 2.0f * xv / float(kK);
+      if constexpr (kAccumulate) {
+        float *out = static_cast<float *>(args.dx) + m * kK + k;
+        *out += dx;
+      } else {
+        static_cast<T *>(args.dx)[m * kK + k] = from_float<T>(dx);
+      }
+    }
+  }
+  if (valid) {
+    float dg = 0.0f;
+#pragma unroll
+    for (int t = 0; t < kMix; ++t) {
+      args.dphi_part[(i64(split) * kMix + t) * kK + k] = g * S[t];
+      dg = fmaf(phi[t], S[t], dg);
+    }
+    if constexpr (kHasGamma)
+      args.dgamma_part[i64(split) * kK + k] = dg;
+  }
+}
+
+} // namespace mhc
