@@ -1,4 +1,5 @@
-// mhcjit tool support: float64 references of the mHC ops, line by line from SPEC.md.
+// mhcjit tool support: helpers shared by the float64 references (reciprocal RMS, fixed-order
+// column sums) and the error measure the GPU tests report.
 #include "Reference.h"
 #include "Parallel.h"
 
@@ -7,44 +8,32 @@
 
 namespace mhcjit {
 
-std::vector<double> aggregateForwardRef(const StreamShape &S, const std::vector<float> &X,
-                                        const std::vector<float> &Pre) {
-  std::vector<double> Y(S.M * S.C, 0.0);
-  parallelFor(S.M * S.C, [&](int64_t Begin, int64_t End) {
-    for (int64_t I = Begin; I < End; ++I) {
-      int64_t m = I / S.C, c = I % S.C;
-      double Sum = 0;
-      for (int j = 0; j < S.N; ++j)
-        Sum += double(Pre[m * S.N + j]) * double(X[S.index(m, j, c)]);
-      Y[I] = Sum;
-    }
-  });
-  return Y;
+double reciprocalRms(double Ms, double RmsEps, RmsForm Form) {
+  return Form == RmsForm::Inside ? 1.0 / std::sqrt(Ms + RmsEps) : 1.0 / (std::sqrt(Ms) + RmsEps);
 }
 
-void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
-                          const std::vector<float> &X, const std::vector<float> &Pre,
-                          const std::vector<float> *DxIn, std::vector<double> &DX,
-                          std::vector<double> &DPre) {
-  DX.assign(S.elements(), 0.0);
-  DPre.assign(S.M * S.N, 0.0);
+double reciprocalRmsSlope(double Ms, double RmsEps, RmsForm Form) {
+  if (Form == RmsForm::Inside)
+    return -0.5 * std::pow(Ms + RmsEps, -1.5);
+  // Outside: -r^2 / (2 sqrt(ms)), which SPEC.md 2 takes as 0 where ms = 0 (x is 0 there too).
+  if (Ms == 0)
+    return 0;
+  double R = reciprocalRms(Ms, RmsEps, Form);
+  return -R * R / (2 * std::sqrt(Ms));
+}
+
+std::vector<double> columnSums(const std::vector<double> &A, int64_t Rows, int64_t Cols) {
+  std::vector<double> Out(Cols, 0.0);
+  // Each chunk owns a range of columns and walks the rows in order: reproducible sums.
   parallelFor(
-      S.M * S.N,
+      Cols,
       [&](int64_t Begin, int64_t End) {
-        for (int64_t Row = Begin; Row < End; ++Row) {
-          int64_t m = Row / S.N;
-          int j = int(Row % S.N);
-          double Sum = 0;
-          for (int64_t c = 0; c < S.C; ++c) {
-            int64_t I = S.index(m, j, c);
-            double G = DY[m * S.C + c];
-            DX[I] = G * double(Pre[m * S.N + j]) + (DxIn ? double((*DxIn)[I]) : 0.0);
-            Sum += G * double(X[I]);
-          }
-          DPre[m * S.N + j] = Sum;
-        }
+        for (int64_t R = 0; R < Rows; ++R)
+          for (int64_t C = Begin; C < End; ++C)
+            Out[C] += A[R * Cols + C];
       },
-      /*Grain=*/std::max<int64_t>(1, (1 << 14) / S.C));
+      referenceGrain(Rows));
+  return Out;
 }
 
 double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref) {

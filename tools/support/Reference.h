@@ -20,7 +20,82 @@ struct StreamShape {
     return L == Layout::SBCN ? (m * C + c) * N + j : (m * N + j) * C + c;
   }
   int64_t elements() const { return M * N * C; }
+  /// K = n*C, the flattened width of one token (x[m][k] is element m*K + k in both layouts).
+  int64_t width() const { return N * C; }
+  /// n^2 + 2n, the length of one token's mix vector (pre, post, res).
+  int mixes() const { return N * N + 2 * N; }
 };
+
+// Conventions of every reference below. Inputs are fp32 vectors holding exactly what the GPU
+// reads; an empty vector stands for an absent optional input (gamma, bias). Ops that need only
+// M and n (scale, sinkhorn) still take a StreamShape and ignore its C and layout. A non-null
+// DxIn makes the backward add its dx into that fp32 buffer (SPEC.md "Gradient accumulation").
+// Parameter gradients (reductions over M) are summed in token order: the same bits every run.
+
+/// r of SPEC.md 2: 1/sqrt(ms + eps) (inside) or 1/(sqrt(ms) + eps) (outside).
+double reciprocalRms(double Ms, double RmsEps, RmsForm Form);
+/// dr/dms of reciprocalRms: -(1/2)(ms + eps)^(-3/2) (inside) or -r^2/(2 sqrt(ms)) (outside,
+/// taken as 0 where ms = 0).
+double reciprocalRmsSlope(double Ms, double RmsEps, RmsForm Form);
+/// Out[c] = sum_r A[r*Cols + c] over the Rows rows of a row-major matrix, rows added in order.
+std::vector<double> columnSums(const std::vector<double> &A, int64_t Rows, int64_t Cols);
+/// Items per parallelFor chunk when each item costs about Work multiply-adds.
+inline int64_t referenceGrain(int64_t Work) {
+  return Work >= (1 << 16) ? 1 : (1 << 16) / (Work < 1 ? 1 : Work);
+}
+
+/// SPEC.md 1, forward: H (M, n^2+2n) and ms (M) of x (M, K) against phi (N, K) and gamma (K).
+struct ProjectOutputs {
+  std::vector<double> H;
+  std::vector<double> Ms;
+};
+ProjectOutputs projectForwardRef(const StreamShape &S, const std::vector<float> &X,
+                                 const std::vector<float> &Phi, const std::vector<float> &Gamma);
+
+/// SPEC.md 1, backward: dx (M, K), dphi (N, K) and dgamma (K; empty when gamma is absent).
+struct ProjectGrads {
+  std::vector<double> DX;
+  std::vector<double> DPhi;
+  std::vector<double> DGamma;
+};
+ProjectGrads projectBackwardRef(const StreamShape &S, const std::vector<float> &DH,
+                                const std::vector<float> &DMs, const std::vector<float> &X,
+                                const std::vector<float> &Phi, const std::vector<float> &Gamma,
+                                const std::vector<float> *DxIn = nullptr);
+
+/// SPEC.md 2, forward: pre (M, n), post (M, n), logits (M, n, n) from H, ms, alpha (3), beta (N),
+/// with the rms form, rms_eps, pre_eps and post_mult of Consts.
+struct ScaleOutputs {
+  std::vector<double> Pre;
+  std::vector<double> Post;
+  std::vector<double> Logits;
+};
+ScaleOutputs scaleForwardRef(const StreamShape &S, const ContractConstants &Consts,
+                             const std::vector<float> &H, const std::vector<float> &Ms,
+                             const std::vector<float> &Alpha, const std::vector<float> &Beta);
+
+/// SPEC.md 2, backward: dH (M, N), dms (M), dalpha (3), dbeta (N).
+struct ScaleGrads {
+  std::vector<double> DH;
+  std::vector<double> DMs;
+  std::vector<double> DAlpha;
+  std::vector<double> DBeta;
+};
+ScaleGrads scaleBackwardRef(const StreamShape &S, const ContractConstants &Consts,
+                            const std::vector<float> &DPre, const std::vector<float> &DPost,
+                            const std::vector<float> &DLogits, const std::vector<float> &H,
+                            const std::vector<float> &Ms, const std::vector<float> &Alpha,
+                            const std::vector<float> &Beta);
+
+/// SPEC.md 3, forward: res (M, n, n) from logits (M, n, n), Consts' Sinkhorn kind, iterations
+/// and eps (the eps is ignored by `log`).
+std::vector<double> sinkhornForwardRef(const StreamShape &S, const ContractConstants &Consts,
+                                       const std::vector<float> &Logits);
+
+/// SPEC.md 3, backward: the exact dlogits (M, n, n) given dres, iterations recomputed.
+std::vector<double> sinkhornBackwardRef(const StreamShape &S, const ContractConstants &Consts,
+                                        const std::vector<float> &DRes,
+                                        const std::vector<float> &Logits);
 
 /// SPEC.md 4, forward: y[m][c] = sum_j pre[m][j] * x[m][j][c].
 std::vector<double> aggregateForwardRef(const StreamShape &S, const std::vector<float> &X,
@@ -32,6 +107,63 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
                           const std::vector<float> &X, const std::vector<float> &Pre,
                           const std::vector<float> *DxIn, std::vector<double> &DX,
                           std::vector<double> &DPre);
+
+/// SPEC.md 5, forward: x'[m][j][c] = post[m][j]*(f[m][c] + bias[c]) + sum_i res[m][i][j]*x[m][i][c]
+/// in x's layout; f (M, C), bias (C or empty), post (M, n), res (M, n, n).
+std::vector<double> expandCombineForwardRef(const StreamShape &S, const std::vector<float> &F,
+                                            const std::vector<float> &Bias,
+                                            const std::vector<float> &Post,
+                                            const std::vector<float> &X,
+                                            const std::vector<float> &Res);
+
+/// SPEC.md 5, backward given dx' (x's layout): df (M, C), dbias (C; empty when bias is absent),
+/// dpost (M, n), dres (M, n, n), dx (x's layout).
+struct ExpandCombineGrads {
+  std::vector<double> DF;
+  std::vector<double> DBias;
+  std::vector<double> DPost;
+  std::vector<double> DRes;
+  std::vector<double> DX;
+};
+ExpandCombineGrads
+expandCombineBackwardRef(const StreamShape &S, const std::vector<float> &DOut,
+                         const std::vector<float> &F, const std::vector<float> &Bias,
+                         const std::vector<float> &Post, const std::vector<float> &X,
+                         const std::vector<float> &Res, const std::vector<float> *DxIn = nullptr);
+
+/// SPEC.md 6, expand: x (M, n, C) in the layout with every stream equal to y (M, C).
+std::vector<double> expandForwardRef(const StreamShape &S, const std::vector<float> &Y);
+/// SPEC.md 6, expand backward: dy[m][c] = sum_j dx[m][j][c].
+std::vector<double> expandBackwardRef(const StreamShape &S, const std::vector<float> &DX);
+
+/// SPEC.md 6, contract: y[m][c] = (1/n) sum_j x[m][j][c].
+std::vector<double> contractForwardRef(const StreamShape &S, const std::vector<float> &X);
+/// SPEC.md 6, contract backward: dx[m][j][c] = dy[m][c]/n (+ DxIn when accumulating).
+std::vector<double> contractBackwardRef(const StreamShape &S, const std::vector<float> &DY,
+                                        const std::vector<float> *DxIn = nullptr);
+
+/// SPEC.md 6, head forward: y (M, C) and the stream weights wgt (M, n), from x, w (n, K) with
+/// columns in x's index k, scale (1) and base (n); r is always the inside form of Consts.RmsEps,
+/// and wgt = sigmoid(z) + Consts.PreEps.
+struct HeadOutputs {
+  std::vector<double> Y;
+  std::vector<double> Wgt;
+};
+HeadOutputs headForwardRef(const StreamShape &S, const ContractConstants &Consts,
+                           const std::vector<float> &X, const std::vector<float> &W,
+                           const std::vector<float> &Scale, const std::vector<float> &Base);
+
+/// SPEC.md 6, head backward given dy (M, C): dx (x's layout), dw (n, K), dscale (1), dbase (n).
+struct HeadGrads {
+  std::vector<double> DX;
+  std::vector<double> DW;
+  std::vector<double> DScale;
+  std::vector<double> DBase;
+};
+HeadGrads headBackwardRef(const StreamShape &S, const ContractConstants &Consts,
+                          const std::vector<float> &DY, const std::vector<float> &X,
+                          const std::vector<float> &W, const std::vector<float> &Scale,
+                          const std::vector<float> &Base, const std::vector<float> *DxIn = nullptr);
 
 /// ||out - ref|| / ||ref|| (infinity if out has a NaN/Inf where ref is finite; 0/0 -> 0).
 double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref);
