@@ -184,6 +184,22 @@ size_t removeStaleTemporaries(llvm::StringRef Shard, int64_t GraceSeconds) {
   return Removed;
 }
 
+size_t removeStaleTemporaries(const DiskCache &Cache, int64_t GraceSeconds) {
+  llvm::Expected<std::vector<Temporary>> Found = findTemporaries(Cache);
+  if (!Found) {
+    llvm::consumeError(Found.takeError());
+    return 0;
+  }
+  size_t Removed = 0;
+  for (const Temporary &T : *Found) {
+    if (T.AgeSeconds < GraceSeconds)
+      continue;
+    fileio::removeTree(T.Path);
+    Removed += !fs::exists(T.Path);
+  }
+  return Removed;
+}
+
 llvm::Expected<VerifyReport> verifyCache(const DiskCache &Cache, bool Repair,
                                          int64_t GraceSeconds) {
   llvm::Expected<std::vector<CacheEntrySummary>> Entries = Cache.list();

@@ -10,8 +10,10 @@
 #include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <unistd.h>
 
 namespace cl = llvm::cl;
 
@@ -62,6 +64,11 @@ int runPrewarm() {
   std::string Arch = archOption();
   RuntimeOptions Options = runtimeOptions();
   Options.NoJit = false; // pre-warming is compiling
+  // NOTE: each process starts at its own place in the list (by pid), so that 8 ranks of a node
+  // pre-warming the same set compile different kernels side by side instead of queuing on the
+  // per-key lock of the same first kernel. The set, and so the result, is the same.
+  if (!Specs->empty())
+    std::rotate(Specs->begin(), Specs->begin() + ::getpid() % Specs->size(), Specs->end());
   Progress P;
   P.Total = Specs->size();
   auto Start = std::chrono::steady_clock::now();

@@ -3,11 +3,15 @@
 #include "cache/CacheTestSupport.h"
 
 #include "mhcjit/CacheKey.h"
+#include "mhcjit/EmbeddedTemplates.h"
+#include "mhcjit/KernelSpec.h"
+#include "mhcjit/Sha256.h"
 
 #include "doctest/doctest.h"
 
 #include "llvm/Support/Error.h"
 
+#include <cmath>
 #include <functional>
 #include <set>
 #include <string>
@@ -183,4 +187,105 @@ TEST_CASE("parsing a malformed record fails and names the bad line") {
     CHECK(parseError(Replace("option=-std=c++17", "option=-std\\q")).find("line 7") !=
           std::string::npos);
   }
+}
+
+TEST_CASE("every spec field reaches the key: a changed field changes the record and round-trips") {
+  // NOTE: the record is parsed back and compared with operator==, which compares every field;
+  // a field missing from canonicalRecord() would come back at its default and fail here.
+  using SpecChange = std::pair<const char *, std::function<void(KernelSpec &)>>;
+  const std::vector<SpecChange> Changes = {
+      {"op", [](KernelSpec &S) { S.Operation = Op::Project; }},
+      {"dir", [](KernelSpec &S) { S.Dir = Direction::Backward; }},
+      {"n", [](KernelSpec &S) { S.N = 3; }},
+      {"C", [](KernelSpec &S) { S.C += 8; }},
+      {"dtype (and a vec that fits it)", [](KernelSpec &S) {
+         S.StreamType = DType::FP32;
+         S.Tile.Vec = 4;
+       }},
+      {"layout", [](KernelSpec &S) { S.StreamLayout = Layout::SBNC; }},
+      {"contract kind", [](KernelSpec &S) { S.Contract.Kind = ContractKind::Megatron; }},
+      {"rms_eps", [](KernelSpec &S) { S.Contract.RmsEps = std::nextafter(S.Contract.RmsEps, 1.0f); }},
+      {"rms_form", [](KernelSpec &S) { S.Contract.Rms = RmsForm::Outside; }},
+      {"pre_eps", [](KernelSpec &S) { S.Contract.PreEps = 0x1p-20f; }},
+      {"post_mult", [](KernelSpec &S) { S.Contract.PostMult = 1.0f; }},
+      {"sinkhorn", [](KernelSpec &S) { S.Contract.Sinkhorn = SinkhornKind::SoftmaxEps; }},
+      {"sinkhorn_iters", [](KernelSpec &S) { S.Contract.SinkhornIters += 1; }},
+      {"sinkhorn_eps", [](KernelSpec &S) { S.Contract.SinkhornEps = 0x1p-30f; }},
+      {"precision", [](KernelSpec &S) { S.Prec = Precision::TF32; }},
+      {"threads", [](KernelSpec &S) { S.Tile.Threads = 128; }},
+      {"vec", [](KernelSpec &S) { S.Tile.Vec = 4; }},
+      {"rows", [](KernelSpec &S) { S.Tile.Rows = 2; }},
+      {"accumulate_dx (backward)", [](KernelSpec &S) {
+         S.Dir = Direction::Backward;
+         S.AccumulateDx = true;
+       }},
+      {"pointer_align", [](KernelSpec &S) { S.PointerAlign = 2; }},
+      {"has_gamma (project)", [](KernelSpec &S) {
+         S.Operation = Op::Project;
+         S.HasGamma = true;
+       }},
+      {"has_bias (expand_combine)", [](KernelSpec &S) {
+         S.Operation = Op::ExpandCombine;
+         S.HasBias = true;
+       }},
+      {"stage (head backward)", [](KernelSpec &S) {
+         S.Operation = Op::Head;
+         S.Dir = Direction::Backward;
+         S.Stage = 1;
+       }},
+      {"a float's sign", [](KernelSpec &S) { S.Contract.PreEps = -0.0f; }},
+  };
+  KernelSpec Base;
+  Base.C = 7168;
+  CacheKeyRecord BaseRecord = testing::makeRecord();
+  BaseRecord.SpecRecord = canonicalRecord(Base);
+  std::set<std::string> Keys = {cacheKey(BaseRecord)};
+  for (const SpecChange &Change : Changes) {
+    CAPTURE(Change.first);
+    KernelSpec Changed = Base;
+    Change.second(Changed);
+    REQUIRE(Changed != Base);
+    std::string Record = canonicalRecord(Changed);
+    CHECK(Record != canonicalRecord(Base));
+    llvm::Expected<KernelSpec> Parsed = parseCanonicalRecord(Record);
+    CHECK_MESSAGE(static_cast<bool>(Parsed), llvm::toString(Parsed.takeError()));
+    if (Parsed)
+      CHECK((*Parsed == Changed));
+    CacheKeyRecord R = BaseRecord;
+    R.SpecRecord = Record;
+    CHECK(Keys.insert(cacheKey(R)).second);
+  }
+}
+
+TEST_CASE("the templates digest covers every template byte, name and boundary") {
+  // Recomputed here the way the library documents it; then one flipped byte, one renamed file
+  // and one byte moved across a file boundary each give another digest, hence another key.
+  auto Digest = [](const std::vector<std::pair<std::string, std::string>> &Files) {
+    std::string All;
+    for (const auto &F : Files)
+      All += F.first + '\0' + std::to_string(F.second.size()) + '\0' + F.second;
+    return sha256Hex(All);
+  };
+  std::vector<std::pair<std::string, std::string>> Files;
+  for (const EmbeddedTemplate &T : embeddedTemplates())
+    Files.push_back({T.Name, T.Text});
+  REQUIRE(Files.size() >= 2);
+  CHECK(Digest(Files) == templatesDigest());
+
+  std::set<std::string> Digests = {templatesDigest()};
+  auto Flipped = Files;
+  Flipped[0].second[Flipped[0].second.size() / 2] ^= 1;
+  CHECK(Digests.insert(Digest(Flipped)).second);
+  auto Renamed = Files;
+  Renamed[1].first += "x";
+  CHECK(Digests.insert(Digest(Renamed)).second);
+  auto Moved = Files;
+  Moved[1].second.insert(0, 1, Moved[0].second.back());
+  Moved[0].second.pop_back();
+  CHECK(Digests.insert(Digest(Moved)).second);
+
+  CacheKeyRecord Record = testing::makeRecord();
+  std::string Before = cacheKey(Record);
+  Record.TemplatesDigest = Digest(Flipped);
+  CHECK(cacheKey(Record) != Before);
 }

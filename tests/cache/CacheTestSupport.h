@@ -15,7 +15,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <fcntl.h>
 #include <fstream>
+#include <sys/stat.h>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -133,6 +135,22 @@ inline std::vector<std::string> namesStartingWith(const std::string &Dir,
     if (llvm::sys::path::filename(It->path()).startswith(Prefix))
       Found.push_back(It->path());
   return Found;
+}
+
+/// Sets a file's or directory's access and modification times (Unix seconds); the test fails
+/// if that fails.
+inline void setTimes(const std::string &Path, int64_t AccessUnix, int64_t ModifyUnix) {
+  struct timespec Times[2] = {{static_cast<time_t>(AccessUnix), 0},
+                              {static_cast<time_t>(ModifyUnix), 0}};
+  REQUIRE_MESSAGE(::utimensat(AT_FDCWD, Path.c_str(), Times, AT_SYMLINK_NOFOLLOW) == 0, Path);
+}
+
+/// The permission bits of Path (setgid included), or -1 if it cannot be stat'ed.
+inline int modeOf(const std::string &Path) {
+  struct stat Status;
+  if (::lstat(Path.c_str(), &Status) != 0)
+    return -1;
+  return static_cast<int>(Status.st_mode & 07777);
 }
 
 /// Sets environment variables for one test and restores the previous values afterwards.

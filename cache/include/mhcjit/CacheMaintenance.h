@@ -62,6 +62,9 @@ llvm::Expected<std::vector<Temporary>> findTemporaries(const DiskCache &Cache);
 /// many were removed.
 size_t removeStaleTemporaries(llvm::StringRef Shard, int64_t GraceSeconds);
 
+/// The same for every shard of Cache.
+size_t removeStaleTemporaries(const DiskCache &Cache, int64_t GraceSeconds);
+
 /// What verifyCache() found (and, with Repair, removed).
 struct VerifyReport {
   size_t Entries = 0;                        ///< entry directories looked at
