@@ -1,0 +1,243 @@
+// mhcjit GPU tests: every op as an OpDef: its tensors with realistic random values (SPEC.md
+// "Accuracy"), its forward and backward launches through the C++ API, and its float64 references.
+#include "GpuTestSupport.h"
+#include "OpHarness.h"
+
+#include "Reference.h"
+
+#include <cmath>
+
+namespace mhcjit {
+namespace test {
+
+namespace {
+
+/// A fresh salt per process, so row scales differ between runs too.
+uint64_t salt() {
+  static const uint64_t S = freshSeed();
+  return S;
+}
+
+/// 10^U(-4, 0) for token m: the row scale of x (and of H, with ms its square).
+float tokenScale(int64_t m) {
+  Random R(salt() ^ (uint64_t(m) * 0xd1b54a32d192ed03ull));
+  return std::pow(10.0f, -4.0f * R.uniform());
+}
+
+using Draw = std::function<float(Random &, int64_t)>;
+Draw normal(float Std) { return [Std](Random &R, int64_t) { return R.normal() * Std; }; }
+Draw uniform(float Lo, float Hi) { return [Lo, Hi](Random &R, int64_t) { return Lo + (Hi - Lo) * R.uniform(); }; }
+/// x ~ N(0, 1) scaled by its token's row scale; Width elements per token.
+Draw rows(int64_t Width) { return [Width](Random &R, int64_t I) { return R.normal() * tokenScale(I / Width); }; }
+
+std::vector<float> f32(const RefTensors &, const HostTensors &H, const std::string &Name) {
+  auto It = H.find(Name);
+  return It == H.end() ? std::vector<float>() : It->second;
+}
+
+const std::vector<float> *dxStart(const OpDef &D, const HostTensors &H) {
+  if (!D.Accumulate)
+    return nullptr;
+  auto It = H.find("dx");
+  return It == H.end() ? nullptr : &It->second;
+}
+
+template <typename T> T *ptr(const DevicePtrs &P, const std::string &Name) {
+  auto It = P.find(Name);
+  return It == P.end() ? nullptr : static_cast<T *>(It->second);
+}
+
+} // namespace
+
+OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate) {
+  OpDef D;
+  D.Config = Config;
+  D.M = M;
+  D.Accumulate = Accumulate;
+  const int N = Config.N;
+  const int64_t C = Config.C, K = N * C, Mix = int64_t(N) * N + 2 * N;
+  const StreamShape S{M, N, C, Config.layout()};
+  const ContractConstants Consts = Config.Contract;
+  D.Label = std::string(opName(Operation)) + " n=" + std::to_string(N) + " C=" + std::to_string(C) +
+            " M=" + std::to_string(M) + " " + dtypeName(Config.StreamType).str() + " " +
+            layoutName(Config.layout()).str() + " " + contractName(Consts.Kind).str() + " " +
+            precisionName(Config.Prec).str() + (Optional ? " +optional" : "") +
+            (Accumulate ? " accumulate" : "");
+  const Storage St = Storage::Stream, F = Storage::F32;
+  switch (Operation) {
+  case Op::Project:
+    D.Inputs = {{"x", M * K, St, rows(K)}, {"phi", Mix * K, F, normal(1.0f / std::sqrt(float(K)))}};
+    if (Optional)
+      D.Inputs.push_back({"gamma", K, F, uniform(0.5f, 1.5f)});
+    D.Outputs = {{"H", M * Mix, F, {}}, {"ms", M, F, {}}};
+    D.Differentiable = {"x", "phi"};
+    if (Optional)
+      D.Differentiable.push_back("gamma");
+    D.Forward = [=](const DevicePtrs &P) {
+      return projectForward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "phi"), ptr<float>(P, "gamma"),
+                                     ptr<float>(P, "H"), ptr<float>(P, "ms")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return projectBackward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "phi"), ptr<float>(P, "gamma"),
+                                      ptr<float>(P, "dH"), ptr<float>(P, "dms"), ptr<void>(P, "dx"),
+                                      ptr<float>(P, "dphi"), ptr<float>(P, "dgamma"), Accumulate}, nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) {
+      ProjectOutputs O = projectForwardRef(S, H.at("x"), H.at("phi"), f32({}, H, "gamma"));
+      return RefTensors{{"H", O.H}, {"ms", O.Ms}};
+    };
+    D.BackwardRef = [=](const HostTensors &H) {
+      ProjectGrads G = projectBackwardRef(S, H.at("dH"), H.at("dms"), H.at("x"), H.at("phi"),
+                                          f32({}, H, "gamma"), dxStart(D, H));
+      RefTensors R{{"dx", G.DX}, {"dphi", G.DPhi}};
+      if (Optional)
+        R["dgamma"] = G.DGamma;
+      return R;
+    };
+    break;
+  case Op::Scale:
+    D.Inputs = {{"H", M * Mix, F, [Mix](Random &R, int64_t I) { return R.normal() * tokenScale(I / Mix); }},
+                {"ms", M, F, [](Random &R, int64_t I) { float s = tokenScale(I); return s * s * (0.5f + R.uniform()); }},
+                {"alpha", 3, F, uniform(0.5f, 1.5f)},
+                {"beta", Mix, F, normal(0.7f)}};
+    D.Outputs = {{"pre", M * N, F, {}}, {"post", M * N, F, {}}, {"logits", M * N * N, F, {}}};
+    D.Differentiable = {"H", "ms", "alpha", "beta"};
+    D.Forward = [=](const DevicePtrs &P) {
+      return scaleForward(Config, {M, ptr<float>(P, "H"), ptr<float>(P, "ms"), ptr<float>(P, "alpha"),
+                                   ptr<float>(P, "beta"), ptr<float>(P, "pre"), ptr<float>(P, "post"),
+                                   ptr<float>(P, "logits")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return scaleBackward(Config, {M, ptr<float>(P, "H"), ptr<float>(P, "ms"), ptr<float>(P, "alpha"),
+                                    ptr<float>(P, "beta"), ptr<float>(P, "dpre"), ptr<float>(P, "dpost"),
+                                    ptr<float>(P, "dlogits"), ptr<float>(P, "dH"), ptr<float>(P, "dms"),
+                                    ptr<float>(P, "dalpha"), ptr<float>(P, "dbeta")}, nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) {
+      ScaleOutputs O = scaleForwardRef(S, Consts, H.at("H"), H.at("ms"), H.at("alpha"), H.at("beta"));
+      return RefTensors{{"pre", O.Pre}, {"post", O.Post}, {"logits", O.Logits}};
+    };
+    D.BackwardRef = [=](const HostTensors &H) {
+      ScaleGrads G = scaleBackwardRef(S, Consts, H.at("dpre"), H.at("dpost"), H.at("dlogits"), H.at("H"),
+                                      H.at("ms"), H.at("alpha"), H.at("beta"));
+      return RefTensors{{"dH", G.DH}, {"dms", G.DMs}, {"dalpha", G.DAlpha}, {"dbeta", G.DBeta}};
+    };
+    break;
+  case Op::Sinkhorn:
+    D.Inputs = {{"logits", M * N * N, F, normal(1.5f)}};
+    D.Outputs = {{"res", M * N * N, F, {}}};
+    D.Differentiable = {"logits"};
+    D.Forward = [=](const DevicePtrs &P) {
+      return sinkhornForward(Config, {M, ptr<float>(P, "logits"), ptr<float>(P, "res")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return sinkhornBackward(Config, {M, ptr<float>(P, "logits"), ptr<float>(P, "dres"), ptr<float>(P, "dlogits")},
+                              nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) { return RefTensors{{"res", sinkhornForwardRef(S, Consts, H.at("logits"))}}; };
+    D.BackwardRef = [=](const HostTensors &H) {
+      return RefTensors{{"dlogits", sinkhornBackwardRef(S, Consts, H.at("dres"), H.at("logits"))}};
+    };
+    break;
+  case Op::Aggregate:
+    D.Inputs = {{"x", M * K, St, rows(K)}, {"pre", M * N, F, uniform(0.0f, 1.0f)}};
+    D.Outputs = {{"y", M * C, St, {}}};
+    D.Differentiable = {"x", "pre"};
+    D.Forward = [=](const DevicePtrs &P) {
+      return aggregateForward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "pre"), ptr<void>(P, "y")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return aggregateBackward(Config, {M, ptr<void>(P, "dy"), ptr<void>(P, "x"), ptr<float>(P, "pre"),
+                                        ptr<void>(P, "dx"), ptr<float>(P, "dpre"), Accumulate}, nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) { return RefTensors{{"y", aggregateForwardRef(S, H.at("x"), H.at("pre"))}}; };
+    D.BackwardRef = [=](const HostTensors &H) {
+      RefTensors R;
+      aggregateBackwardRef(S, H.at("dy"), H.at("x"), H.at("pre"), dxStart(D, H), R["dx"], R["dpre"]);
+      return R;
+    };
+    break;
+  case Op::ExpandCombine:
+    D.Inputs = {{"f", M * C, St, normal(1.0f)}};
+    if (Optional)
+      D.Inputs.push_back({"bias", C, F, normal(0.5f)});
+    D.Inputs.push_back({"post", M * N, F, uniform(0.0f, 2.0f)});
+    D.Inputs.push_back({"x", M * K, St, rows(K)});
+    D.Inputs.push_back({"res", M * N * N, F, uniform(0.0f, 1.0f)});
+    D.Outputs = {{"out", M * K, St, {}}};
+    D.Differentiable = {"f", "post", "x", "res"};
+    if (Optional)
+      D.Differentiable.push_back("bias");
+    D.Forward = [=](const DevicePtrs &P) {
+      return expandCombineForward(Config, {M, ptr<void>(P, "f"), ptr<float>(P, "bias"), ptr<float>(P, "post"),
+                                           ptr<void>(P, "x"), ptr<float>(P, "res"), ptr<void>(P, "out")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return expandCombineBackward(Config, {M, ptr<void>(P, "dout"), ptr<void>(P, "f"), ptr<float>(P, "bias"),
+                                            ptr<float>(P, "post"), ptr<void>(P, "x"), ptr<float>(P, "res"),
+                                            ptr<void>(P, "df"), ptr<float>(P, "dbias"), ptr<float>(P, "dpost"),
+                                            ptr<float>(P, "dres"), ptr<void>(P, "dx"), Accumulate}, nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) {
+      return RefTensors{{"out", expandCombineForwardRef(S, H.at("f"), f32({}, H, "bias"), H.at("post"), H.at("x"), H.at("res"))}};
+    };
+    D.BackwardRef = [=](const HostTensors &H) {
+      ExpandCombineGrads G = expandCombineBackwardRef(S, H.at("dout"), H.at("f"), f32({}, H, "bias"), H.at("post"),
+                                                      H.at("x"), H.at("res"), dxStart(D, H));
+      RefTensors R{{"df", G.DF}, {"dpost", G.DPost}, {"dres", G.DRes}, {"dx", G.DX}};
+      if (Optional)
+        R["dbias"] = G.DBias;
+      return R;
+    };
+    break;
+  case Op::Expand:
+    D.Inputs = {{"y", M * C, St, normal(1.0f)}};
+    D.Outputs = {{"x", M * K, St, {}}};
+    D.Differentiable = {"y"};
+    D.Forward = [=](const DevicePtrs &P) { return expandForward(Config, {M, ptr<void>(P, "y"), ptr<void>(P, "x")}, nullptr); };
+    D.Backward = [=](const DevicePtrs &P) { return expandBackward(Config, {M, ptr<void>(P, "dx"), ptr<void>(P, "dy")}, nullptr); };
+    D.ForwardRef = [=](const HostTensors &H) { return RefTensors{{"x", expandForwardRef(S, H.at("y"))}}; };
+    D.BackwardRef = [=](const HostTensors &H) { return RefTensors{{"dy", expandBackwardRef(S, H.at("dx"))}}; };
+    break;
+  case Op::Contract:
+    D.Inputs = {{"x", M * K, St, normal(1.0f)}};
+    D.Outputs = {{"y", M * C, St, {}}};
+    D.Differentiable = {"x"};
+    D.Forward = [=](const DevicePtrs &P) { return contractForward(Config, {M, ptr<void>(P, "x"), ptr<void>(P, "y")}, nullptr); };
+    D.Backward = [=](const DevicePtrs &P) {
+      return contractBackward(Config, {M, ptr<void>(P, "dy"), ptr<void>(P, "dx"), Accumulate}, nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) { return RefTensors{{"y", contractForwardRef(S, H.at("x"))}}; };
+    D.BackwardRef = [=](const HostTensors &H) { return RefTensors{{"dx", contractBackwardRef(S, H.at("dy"), dxStart(D, H))}}; };
+    break;
+  case Op::Head:
+    D.Inputs = {{"x", M * K, St, rows(K)}, {"w", N * K, F, normal(1.0f / std::sqrt(float(K)))},
+                {"scale", 1, F, uniform(0.5f, 1.5f)}, {"base", N, F, normal(0.7f)}};
+    D.Outputs = {{"y", M * C, St, {}}};
+    D.Differentiable = {"x", "w", "scale", "base"};
+    D.Forward = [=](const DevicePtrs &P) {
+      return headForward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "w"), ptr<float>(P, "scale"),
+                                  ptr<float>(P, "base"), ptr<void>(P, "y")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return headBackward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "w"), ptr<float>(P, "scale"),
+                                   ptr<float>(P, "base"), ptr<void>(P, "dy"), ptr<void>(P, "dx"),
+                                   ptr<float>(P, "dw"), ptr<float>(P, "dscale"), ptr<float>(P, "dbase"), Accumulate},
+                          nullptr);
+    };
+    D.ForwardRef = [=](const HostTensors &H) {
+      return RefTensors{{"y", headForwardRef(S, Consts, H.at("x"), H.at("w"), H.at("scale"), H.at("base")).Y}};
+    };
+    D.BackwardRef = [=](const HostTensors &H) {
+      HeadGrads G = headBackwardRef(S, Consts, H.at("dy"), H.at("x"), H.at("w"), H.at("scale"), H.at("base"), dxStart(D, H));
+      return RefTensors{{"dx", G.DX}, {"dw", G.DW}, {"dscale", G.DScale}, {"dbase", G.DBase}};
+    };
+    break;
+  case Op::ReduceRows:
+    break;
+  }
+  return D;
+}
+
+} // namespace test
+} // namespace mhcjit

@@ -1,0 +1,141 @@
+// mhcjit GPU tests: running any OpDef on the device and checking it against its reference.
+#include "OpHarness.h"
+#include "GpuTestSupport.h"
+
+#include "DeviceBuffer.h"
+#include "HostTypes.h"
+#include "Parallel.h"
+#include "Reference.h"
+
+#include <cstring>
+
+namespace mhcjit {
+namespace test {
+
+namespace {
+
+const TensorDef *find(const std::vector<TensorDef> &Defs, const std::string &Name) {
+  for (const TensorDef &D : Defs)
+    if (D.Name == Name)
+      return &D;
+  return nullptr;
+}
+
+size_t bytesOf(const TensorDef &T, DType Stream) {
+  return size_t(T.Elements) * (T.Store == Storage::Stream ? dtypeSize(Stream) : 4);
+}
+
+std::string encode(const TensorDef &T, DType Stream, const std::vector<float> &V) {
+  return encodeStream(V, T.Store == Storage::Stream ? Stream : DType::FP32);
+}
+
+} // namespace
+
+std::vector<TensorDef> directionInputs(const OpDef &Def, Direction Dir) {
+  std::vector<TensorDef> In = Def.Inputs;
+  if (Dir == Direction::Backward)
+    for (const TensorDef &O : Def.Outputs)
+      In.push_back({"d" + O.Name, O.Elements, O.Store, [](Random &R, int64_t) { return R.normal(); }});
+  return In;
+}
+
+std::vector<TensorDef> directionOutputs(const OpDef &Def, Direction Dir) {
+  if (Dir == Direction::Forward)
+    return Def.Outputs;
+  std::vector<TensorDef> Out;
+  for (const std::string &Name : Def.Differentiable) {
+    const TensorDef *I = find(Def.Inputs, Name);
+    Storage Store = (Def.Accumulate && Name == "x") ? Storage::F32 : I->Store;
+    Out.push_back({"d" + Name, I->Elements, Store, [](Random &R, int64_t) { return R.normal(); }});
+  }
+  return Out;
+}
+
+HostTensors drawInputs(const OpDef &Def, Direction Dir, uint64_t Seed) {
+  HostTensors Host;
+  std::vector<TensorDef> Draw = directionInputs(Def, Dir);
+  if (Dir == Direction::Backward && Def.Accumulate)
+    if (const TensorDef *Dx = find(directionOutputs(Def, Dir), "dx"))
+      Draw.push_back(*Dx); // the fp32 buffer dx is added into
+  uint64_t Stream = 0;
+  for (const TensorDef &T : Draw) {
+    std::vector<float> V(T.Elements);
+    const uint64_t TensorSeed = Seed ^ (++Stream * 0x9e3779b97f4a7c15ull);
+    parallelFor(
+        T.Elements,
+        [&](int64_t Begin, int64_t End) {
+          Random R(TensorSeed + uint64_t(Begin) * 0x2545f4914f6cdd1dull);
+          for (int64_t I = Begin; I < End; ++I)
+            V[I] = T.Draw(R, I);
+        },
+        1 << 12);
+    // the dx start value is an fp32 buffer even though x is a stream tensor
+    bool IsStream = T.Store == Storage::Stream;
+    Host[T.Name] = IsStream ? roundToDType(V, Def.Config.StreamType) : V;
+  }
+  return Host;
+}
+
+HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inputs) {
+  const DType Stream = Def.Config.StreamType;
+  std::vector<TensorDef> In = directionInputs(Def, Dir), Out = directionOutputs(Def, Dir);
+  std::map<std::string, DeviceBuffer> Buffers;
+  DevicePtrs Pointers;
+  for (const TensorDef &T : In) {
+    Buffers[T.Name] = take(DeviceBuffer::upload(encode(T, Stream, Inputs.at(T.Name))));
+    Pointers[T.Name] = Buffers[T.Name].get();
+  }
+  for (const TensorDef &T : Out) {
+    auto Start = Inputs.find(T.Name);
+    if (Start != Inputs.end()) {
+      Buffers[T.Name] = take(DeviceBuffer::upload(encode(T, Stream, Start->second)));
+    } else {
+      Buffers[T.Name] = take(DeviceBuffer::allocate(bytesOf(T, Stream)));
+      ok(Buffers[T.Name].fill(0xff)); // NaN in every dtype: an unwritten element fails
+    }
+    Pointers[T.Name] = Buffers[T.Name].get();
+  }
+  ok(Dir == Direction::Forward ? Def.Forward(Pointers) : Def.Backward(Pointers));
+  ok(checkCuda(driverApi()->cuCtxSynchronize(), "cuCtxSynchronize after " + Def.Label));
+  HostTensors Result;
+  for (const TensorDef &T : Out)
+    Result[T.Name] = decodeStream(take(Buffers[T.Name].bytes()),
+                                  T.Store == Storage::Stream ? Stream : DType::FP32);
+  return Result;
+}
+
+HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTensors &Inputs,
+                                  double Tolerance) {
+  const char *DirName = Dir == Direction::Forward ? "forward" : "backward";
+  HostTensors First = runOnDevice(Def, Dir, Inputs);
+  RefTensors Ref = Dir == Direction::Forward ? Def.ForwardRef(Inputs) : Def.BackwardRef(Inputs);
+  for (const auto &[Name, Values] : First) {
+    auto R = Ref.find(Name);
+    if (R == Ref.end()) {
+      FAIL_CHECK(Def.Label << " " << DirName << ": no reference for " << Name);
+      continue;
+    }
+    double Err = relativeError(Values, R->second);
+    CHECK_MESSAGE(Err <= Tolerance, Def.Label << " " << DirName << " " << Name << ": relative error "
+                                              << Err << " > " << Tolerance);
+  }
+  HostTensors Second = runOnDevice(Def, Dir, Inputs);
+  for (const auto &[Name, Values] : First) {
+    const std::vector<float> &Again = Second[Name];
+    bool Same = Again.size() == Values.size() &&
+                std::memcmp(Again.data(), Values.data(), Values.size() * sizeof(float)) == 0;
+    CHECK_MESSAGE(Same, Def.Label << " " << DirName << " " << Name << " is not bitwise reproducible");
+  }
+  return First;
+}
+
+double toleranceFor(const MixConfig &Config, Op Operation) {
+  if (Config.StreamType != DType::FP32)
+    return 1e-2;
+  if (Operation == Op::Project && Config.Prec == Precision::TF32)
+    return 2e-3;
+  return 1e-5;
+}
+
+} // namespace test
+} // namespace mhcjit

@@ -1,0 +1,73 @@
+// mhcjit GPU tests: a generic description of an op (tensors, launches, references) and the
+// runner that checks any op against its float64 reference with poisoned outputs and bitwise reruns.
+#pragma once
+
+#include "mhcjit/mhcjit.hpp"
+
+#include "llvm/Support/Error.h"
+
+#include <cuda.h>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace mhcjit {
+namespace test {
+
+class Random;
+
+/// Where a tensor lives on the device: in the stream dtype, or fp32.
+enum class Storage { Stream, F32 };
+
+/// A named tensor of an op and how test values for it are drawn.
+struct TensorDef {
+  std::string Name;
+  int64_t Elements = 0;
+  Storage Store = Storage::F32;
+  std::function<float(Random &, int64_t Index)> Draw; ///< inputs only
+};
+
+using HostTensors = std::map<std::string, std::vector<float>>;
+using RefTensors = std::map<std::string, std::vector<double>>;
+using DevicePtrs = std::map<std::string, void *>;
+
+/// One op at one config and M: forward and backward with their references. Backward inputs are
+/// the forward inputs plus "d<output>"; backward outputs are "d<input>" for each differentiable
+/// input ("dx" is fp32 and pre-filled when the case accumulates dx).
+struct OpDef {
+  std::string Label;
+  MixConfig Config;
+  int64_t M = 0;
+  bool Accumulate = false;
+  std::vector<TensorDef> Inputs, Outputs;
+  std::vector<std::string> Differentiable;
+  std::function<llvm::Error(const DevicePtrs &)> Forward, Backward;
+  std::function<RefTensors(const HostTensors &)> ForwardRef, BackwardRef;
+};
+
+/// The op definitions (OpDefs.cpp). Optional: with gamma (project) or bias (expand_combine).
+OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate);
+
+/// Draws every input of Def (and, with Backward, every upstream gradient and the dx to
+/// accumulate into), rounded to what the device stores.
+HostTensors drawInputs(const OpDef &Def, Direction Dir, uint64_t Seed);
+
+/// What a direction reads and writes.
+std::vector<TensorDef> directionInputs(const OpDef &Def, Direction Dir);
+std::vector<TensorDef> directionOutputs(const OpDef &Def, Direction Dir);
+
+/// Uploads Inputs, poisons the outputs (or uploads their start values when Inputs holds them),
+/// launches Dir, and returns every output, decoded to fp32. Failures are test failures.
+HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inputs);
+
+/// Runs Dir twice: the outputs must match the reference within Tolerance and be bitwise equal
+/// across the runs. Returns the first run's outputs.
+HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTensors &Inputs,
+                                  double Tolerance);
+
+/// SPEC.md's bound for a config: fp32 stream 1e-5 (tf32 precision 2e-3), bf16/fp16 1e-2.
+double toleranceFor(const MixConfig &Config, Op Operation);
+
+} // namespace test
+} // namespace mhcjit

@@ -1,0 +1,198 @@
+// mhcjit GPU tests: every op, forward and backward, against its float64 reference (both contracts
+// and layouts, three dtypes, awkward shapes), batch invariance, and finite differences.
+#include "GpuTestSupport.h"
+#include "OpHarness.h"
+
+#include "Parallel.h"
+#include "Reference.h"
+
+#include "mhcjit/KernelProvider.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+namespace mhcjit {
+namespace test {
+
+namespace {
+
+const Op AllOps[] = {Op::Project, Op::Scale,  Op::Sinkhorn, Op::Aggregate,
+                     Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
+
+MixConfig configFor(ContractKind Contract, DType T, int N, int64_t C, Precision P = Precision::FP32) {
+  MixConfig Config;
+  Config.N = N;
+  Config.C = C;
+  Config.StreamType = T;
+  Config.Contract = contractPreset(Contract);
+  Config.Prec = P;
+  return Config;
+}
+
+bool producesDx(Op O) { return O != Op::Scale && O != Op::Sinkhorn && O != Op::Expand; }
+
+/// Compiles every kernel the configs can launch, on all cores, before anything is timed.
+void prebuild(const std::vector<MixConfig> &Configs) {
+  std::vector<KernelSpec> Specs;
+  for (const MixConfig &Config : Configs)
+    for (Op O : AllOps)
+      for (Direction D : {Direction::Forward, Direction::Backward})
+        for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
+          Specs.push_back(S);
+  std::string Arch = take(currentDeviceArch());
+  std::vector<std::string> Failures(Specs.size());
+  parallelFor(
+      int64_t(Specs.size()),
+      [&](int64_t Begin, int64_t End) {
+        for (int64_t I = Begin; I < End; ++I)
+          if (auto Built = buildKernel(Specs[I], Arch, runtimeOptions()); !Built)
+            Failures[I] = llvm::toString(Built.takeError());
+      },
+      1);
+  for (const std::string &F : Failures)
+    REQUIRE_MESSAGE(F.empty(), F);
+}
+
+/// Forward and backward of one op against the reference.
+void checkOp(Op O, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate) {
+  OpDef Def = makeOpDef(O, Config, M, Optional, Accumulate);
+  const uint64_t Seed = freshSeed();
+  INFO(Def.Label << " seed " << Seed);
+  const double Tolerance = toleranceFor(Config, O);
+  checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
+  checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
+}
+
+double seconds(std::chrono::steady_clock::time_point Start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - Start).count();
+}
+
+} // namespace
+
+TEST_CASE("every op forward and backward matches the float64 reference in both contracts") {
+  if (!requireGpu("every op against the reference"))
+    return;
+  std::vector<MixConfig> Configs;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (DType T : {DType::BF16, DType::FP16, DType::FP32})
+      for (int N : {1, 2, 4, 8})
+        for (int64_t C : {1, 7, 256, 4096, 7168})
+          Configs.push_back(configFor(K, T, N, C));
+  auto Start = std::chrono::steady_clock::now();
+  prebuild(Configs);
+  std::fprintf(stderr, "prebuilt every kernel in %.1f s\n", seconds(Start));
+  int Case = 0;
+  for (int64_t M : {1, 5, 4096})
+    for (const MixConfig &Config : Configs) {
+      auto CaseStart = std::chrono::steady_clock::now();
+      for (Op O : AllOps) {
+        // alternate the optional inputs and dx accumulation over the cases, so both are covered
+        const bool Optional = (Case % 2) == 0, Accumulate = producesDx(O) && (Case % 3) == 0;
+        checkOp(O, Config, M, Optional, Accumulate);
+      }
+      ++Case;
+      std::fprintf(stderr, "  all ops n=%d C=%lld M=%lld %s %s: %.2f s\n", Config.N, (long long)Config.C,
+                   (long long)M, dtypeName(Config.StreamType).data(), contractName(Config.Contract.Kind).data(),
+                   seconds(CaseStart));
+    }
+}
+
+TEST_CASE("project in tf32 precision stays within 2e-3 and the other layout of each contract works") {
+  if (!requireGpu("tf32 project and layout overrides"))
+    return;
+  std::vector<MixConfig> Configs;
+  for (DType T : {DType::FP32, DType::BF16})
+    for (int64_t C : {7, 4096})
+      Configs.push_back(configFor(ContractKind::TE, T, 4, C, Precision::TF32));
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek, ContractKind::Megatron}) {
+    MixConfig Config = configFor(K, DType::FP32, 3, 100);
+    Config.StreamLayout = K == ContractKind::TE ? Layout::SBNC : Layout::SBCN;
+    Config.Contract.PostMult = 1.0f;         // DeepSeek's library default
+    Config.Contract.SinkhornIters = 10;
+    Configs.push_back(Config);
+  }
+  prebuild(Configs);
+  for (const MixConfig &Config : Configs)
+    for (Op O : AllOps)
+      for (int64_t M : {5, 300})
+        checkOp(O, Config, M, M == 5, producesDx(O) && M == 300);
+}
+
+TEST_CASE("forward outputs of a token are bitwise the same alone and inside a batch of 4096") {
+  if (!requireGpu("batch invariance"))
+    return;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek}) {
+    MixConfig Config = configFor(K, DType::BF16, 4, 7168);
+    prebuild({Config});
+    for (Op O : AllOps) {
+      OpDef Batch = makeOpDef(O, Config, 4096, true, false), Single = makeOpDef(O, Config, 1, true, false);
+      INFO(Batch.Label);
+      HostTensors In = drawInputs(Batch, Direction::Forward, freshSeed());
+      HostTensors BatchOut = runOnDevice(Batch, Direction::Forward, In);
+      for (int64_t Token : {int64_t(0), int64_t(1234), int64_t(4095)}) {
+        HostTensors One;
+        for (size_t I = 0; I < Batch.Inputs.size(); ++I) {
+          const TensorDef &B = Batch.Inputs[I], &S = Single.Inputs[I];
+          const std::vector<float> &V = In.at(B.Name);
+          One[B.Name] = B.Elements == S.Elements
+                            ? V // a parameter, shared by all tokens
+                            : std::vector<float>(V.begin() + Token * S.Elements, V.begin() + (Token + 1) * S.Elements);
+        }
+        HostTensors OneOut = runOnDevice(Single, Direction::Forward, One);
+        for (const TensorDef &T : Single.Outputs) {
+          const float *Slice = BatchOut.at(T.Name).data() + Token * T.Elements;
+          CHECK_MESSAGE(std::memcmp(Slice, OneOut.at(T.Name).data(), T.Elements * sizeof(float)) == 0,
+                        Batch.Label << " output " << T.Name << " of token " << Token << " differs from the batch");
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every backward agrees with finite differences of its forward in fp32") {
+  if (!requireGpu("finite differences"))
+    return;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek}) {
+    MixConfig Config = configFor(K, DType::FP32, 3, 5);
+    prebuild({Config});
+    for (Op O : AllOps) {
+      OpDef Def = makeOpDef(O, Config, 2, true, false);
+      INFO(Def.Label);
+      const uint64_t Seed = freshSeed();
+      HostTensors In = drawInputs(Def, Direction::Backward, Seed); // inputs and upstream weights
+      HostTensors Grads = runOnDevice(Def, Direction::Backward, In);
+      // loss(inputs) = sum over outputs of (upstream weight * output), in double
+      auto loss = [&](const HostTensors &Inputs) {
+        HostTensors Out = runOnDevice(Def, Direction::Forward, Inputs);
+        double L = 0;
+        for (const TensorDef &T : Def.Outputs)
+          for (int64_t I = 0; I < T.Elements; ++I)
+            L += double(In.at("d" + T.Name)[I]) * double(Out.at(T.Name)[I]);
+        return L;
+      };
+      for (const std::string &Name : Def.Differentiable) {
+        std::vector<float> &V = In.at(Name);
+        double Rms = 0;
+        for (float X : V)
+          Rms += double(X) * X;
+        Rms = std::sqrt(Rms / V.size());
+        std::vector<double> Fd(V.size());
+        for (size_t I = 0; I < V.size(); ++I) {
+          const float Saved = V[I], H = float(1e-2 * std::max(Rms, 1e-3));
+          V[I] = Saved + H;
+          const double Up = loss(In);
+          V[I] = Saved - H;
+          const double Down = loss(In);
+          V[I] = Saved;
+          Fd[I] = (Up - Down) / (double(Saved + H) - double(Saved - H));
+        }
+        double Err = relativeError(Grads.at("d" + Name), Fd);
+        CHECK_MESSAGE(Err <= 2e-2, Def.Label << ": d" << Name << " vs finite differences: relative error " << Err);
+      }
+    }
+  }
+}
+
+} // namespace test
+} // namespace mhcjit
