@@ -54,8 +54,9 @@ std::vector<TensorDef> directionOutputs(const OpDef &Def, Direction Dir) {
 HostTensors drawInputs(const OpDef &Def, Direction Dir, uint64_t Seed) {
   HostTensors Host;
   std::vector<TensorDef> Draw = directionInputs(Def, Dir);
+  const std::vector<TensorDef> Outputs = directionOutputs(Def, Dir);
   if (Dir == Direction::Backward && Def.Accumulate)
-    if (const TensorDef *Dx = find(directionOutputs(Def, Dir), "dx"))
+    if (const TensorDef *Dx = find(Outputs, "dx"))
       Draw.push_back(*Dx); // the fp32 buffer dx is added into
   uint64_t Stream = 0;
   for (const TensorDef &T : Draw) {

@@ -179,7 +179,8 @@ TEST_CASE("every backward agrees with finite differences of its forward in fp32"
         Rms = std::sqrt(Rms / V.size());
         std::vector<double> Fd(V.size());
         for (size_t I = 0; I < V.size(); ++I) {
-          const float Saved = V[I], H = float(1e-2 * std::max(Rms, 1e-3));
+          // a step relative to the element (ms must stay positive), never below 1% of the rms
+          const float Saved = V[I], H = float(1e-2 * std::max(std::fabs(double(Saved)), 1e-2 * Rms));
           V[I] = Saved + H;
           const double Up = loss(In);
           V[I] = Saved - H;
