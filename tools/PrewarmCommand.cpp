@@ -64,11 +64,16 @@ int runPrewarm() {
   std::string Arch = archOption();
   RuntimeOptions Options = runtimeOptions();
   Options.NoJit = false; // pre-warming is compiling
-  // NOTE: each process starts at its own place in the list (by pid), so that 8 ranks of a node
+  // NOTE: each process starts at its own place in the list, so that 8 ranks of a node
   // pre-warming the same set compile different kernels side by side instead of queuing on the
-  // per-key lock of the same first kernel. The set, and so the result, is the same.
-  if (!Specs->empty())
-    std::rotate(Specs->begin(), Specs->begin() + ::getpid() % Specs->size(), Specs->end());
+  // per-key lock of the same first kernel. The place is a hash of the pid: with pid % size,
+  // ranks started together (consecutive pids) would start on neighbouring kernels and soon
+  // queue behind the one that started last. The set, and so the result, is the same.
+  if (!Specs->empty()) {
+    // Example: pids 4000 and 4001 start at kernels 76 and 46 of 100.
+    uint64_t Spread = (static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull) >> 32;
+    std::rotate(Specs->begin(), Specs->begin() + Spread % Specs->size(), Specs->end());
+  }
   Progress P;
   P.Total = Specs->size();
   auto Start = std::chrono::steady_clock::now();
