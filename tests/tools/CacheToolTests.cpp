@@ -282,7 +282,9 @@ TEST_CASE("a build that waits for another process's lock uses the entry that pro
     REQUIRE(static_cast<bool>(Lock));
     auto Compiled = compileCubin(Keyed->Kernel, "sm_90a");
     REQUIRE(static_cast<bool>(Compiled));
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    // Long enough for the build below to find no entry and queue on the lock, even on a
+    // loaded machine.
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
     CacheEntry Entry;
     Entry.Key = Keyed->Key;
     Entry.Record = Keyed->Record;
@@ -614,14 +616,24 @@ TEST_CASE("cache prune drops entries unused past --max-age, then the least recen
     // The stamp says how long ago it was used; atime (reversed) must not matter.
     setTimes(Cache.entryPath(Keys[I]) + "/last-used", Now - Ages[Ages.size() - 1 - I], Now - Ages[I]);
   }
+  // A crashed writer's temporary of two hours ago goes too; a live writer's (just now) stays.
+  const std::string Shard = llvm::sys::path::parent_path(Cache.entryPath(Keys[0])).str();
+  const std::string Crashed = Shard + "/.tmp-" + Keys[0] + "-1-dead", Live = Shard + "/.tmp-x-2-live";
+  REQUIRE(!llvm::sys::fs::create_directories(Crashed));
+  REQUIRE(!llvm::sys::fs::create_directories(Live));
+  setTimes(Crashed, Now - 7200, Now - 7200);
   ToolRun Age = runTool({"cache", "prune", "--max-age", "30d", "--cache-dir", Dir}, Scratch.path());
   {
     CAPTURE_OUTPUT(Age);
     CHECK(Age.ExitCode == 0);
     CHECK(contains(Age.Output, "pruned 1 entries"));
     CHECK(contains(Age.Output, "3 entries"));
+    CHECK(contains(Age.Output, "1 stale temporaries removed"));
   }
   CHECK_FALSE(llvm::sys::fs::exists(Cache.entryPath(Keys[0])));
+  CHECK_FALSE(llvm::sys::fs::exists(Crashed));
+  CHECK(llvm::sys::fs::exists(Live));
+  REQUIRE(!llvm::sys::fs::remove(Live));
 
   // Room for the two most recently used entries only.
   uint64_t Room = 0;
