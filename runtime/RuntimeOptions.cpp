@@ -1,10 +1,10 @@
 // mhcjit runtime: RuntimeOptions from the environment, held once per process.
+// A malformed value is ignored with a warning (through Warn), never an abort.
 #include "mhcjit/RuntimeOptions.h"
 #include "mhcjit/CacheMaintenance.h"
 #include "mhcjit/DiskCache.h"
 
 #include "llvm/ADT/SmallVector.h"
-
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstdlib>
