@@ -79,39 +79,41 @@ template <int kN, int kC, typename T, Layout kLayout, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) head_bwd_token(const __grid_constant__ HeadBwdTokenArgs args) {
   constexpr int kK = kN * kC;
   __shared__ float scratch[kThreads / 32 * (2 * kN + 1)];
-  float dscale = 0.0f, dbase[kN];
+  double dscale = 0.0, dbase[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j)
-    dbase[j] = 0.0f;
+    dbase[j] = 0.0;
   const float scale = args.scale[0];
   for (i64 m = blockIdx.x; m < args.M; m += gridDim.x) {
     float v[2 * kN + 1];
     head_token_sums<kN, kC, T, kLayout, kThreads, true>(static_cast<const T *>(args.x), static_cast<const T *>(args.dy),
                                                         args.w, m, v, scratch);
     if (threadIdx.x == 0) {
-      const float ms = v[kN] / float(kK);
-      const float r = 1.0f / sqrtf(ms + K::rms_eps);
-      float dms = 0.0f;
+      // NOTE: the per-token scalar chain runs in double (a few dozen operations per token): its
+      // sums over j (dscale, dms) can cancel, and fp32 there cost more accuracy than all of K.
+      const double ms = double(v[kN]) / kK;
+      const double r = 1.0 / sqrt(ms + double(K::rms_eps));
+      double dms = 0.0;
 #pragma unroll
       for (int j = 0; j < kN; ++j) {
-        const float mix = v[j] * r;
-        const float s = sigmoid(mix * scale + args.base[j]);
-        const float dz = v[kN + 1 + j] * s * (1.0f - s);
+        const double mix = double(v[j]) * r;
+        const double s = 1.0 / (1.0 + exp(-(mix * scale + double(args.base[j]))));
+        const double dz = double(v[kN + 1 + j]) * s * (1.0 - s);
         dbase[j] += dz;
-        dscale = fmaf(dz, mix, dscale);
-        args.wgt[m * kN + j] = s + K::pre_eps;
-        args.du[m * kN + j] = dz * scale * r;
-        dms = fmaf(dz * scale, v[j], dms);
+        dscale += dz * mix;
+        args.wgt[m * kN + j] = float(s + double(K::pre_eps));
+        args.du[m * kN + j] = float(dz * scale * r);
+        dms += dz * scale * double(v[j]);
       }
-      args.dms[m] = -0.5f * r * r * r * dms;
+      args.dms[m] = float(-0.5 * r * r * r * dms);
     }
   }
   if (threadIdx.x == 0) {
     float *row = args.part + i64(blockIdx.x) * (1 + kN);
-    row[0] = dscale;
+    row[0] = float(dscale);
 #pragma unroll
     for (int j = 0; j < kN; ++j)
-      row[1 + j] = dbase[j];
+      row[1 + j] = float(dbase[j]);
   }
 }
 

@@ -109,6 +109,17 @@ template <bool kTf32> __device__ __forceinline__ float operand(float v) {
     return v;
 }
 
+/// A Kahan-compensated running sum (deterministic: a fixed sequence of fp32 operations).
+struct Compensated {
+  float sum = 0.0f, carry = 0.0f;
+  __device__ __forceinline__ void add(float v) {
+    const float y = v - carry;
+    const float t = sum + y;
+    carry = (t - sum) - y;
+    sum = t;
+  }
+};
+
 /// Sum over the 32 lanes of a warp in a fixed butterfly order; every lane gets the total.
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll

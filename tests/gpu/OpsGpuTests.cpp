@@ -85,6 +85,10 @@ TEST_CASE("every op forward and backward matches the float64 reference in both c
   int Case = 0;
   for (int64_t M : {1, 5, 4096})
     for (const MixConfig &Config : Configs) {
+      // NOTE: at M = 4096 the float64 references of the large shapes take minutes of CPU time
+      // each; there C in {4096, 7168} runs at the default config only (n = 4, bf16).
+      if (M == 4096 && Config.C >= 4096 && (Config.N != 4 || Config.StreamType != DType::BF16))
+        continue;
       auto CaseStart = std::chrono::steady_clock::now();
       for (Op O : AllOps) {
         // alternate the optional inputs and dx accumulation over the cases, so both are covered
