@@ -4,10 +4,12 @@
 #include "OpHarness.h"
 
 #include "Parallel.h"
+#include "HostTypes.h"
 #include "Reference.h"
 
 #include "mhcjit/KernelProvider.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -181,10 +183,13 @@ TEST_CASE("every backward agrees with finite differences of its forward in fp32"
         for (float X : V)
           Rms += double(X) * X;
         Rms = std::sqrt(Rms / V.size());
+        // a positive tensor (ms) keeps every step inside its domain; others get a floor
+        const bool Positive = *std::min_element(V.begin(), V.end()) > 0.0f;
         std::vector<double> Fd(V.size());
         for (size_t I = 0; I < V.size(); ++I) {
           // a step relative to the element (ms must stay positive), never below 1% of the rms
-          const float Saved = V[I], H = float(1e-2 * std::max(std::fabs(double(Saved)), 1e-2 * Rms));
+          const float Saved = V[I],
+                      H = float(1e-2 * std::max(std::fabs(double(Saved)), Positive ? 0.0 : 1e-2 * Rms));
           V[I] = Saved + H;
           const double Up = loss(In);
           V[I] = Saved - H;
@@ -196,6 +201,98 @@ TEST_CASE("every backward agrees with finite differences of its forward in fp32"
         CHECK_MESSAGE(Err <= 2e-2, Def.Label << ": d" << Name << " vs finite differences: relative error " << Err);
       }
     }
+  }
+}
+
+namespace {
+
+/// Reference values as the device would hold them: fp32, or rounded to the stream dtype.
+std::vector<float> asStored(const std::vector<double> &V, bool Stream, DType T) {
+  std::vector<float> F(V.begin(), V.end());
+  return Stream ? roundToDType(F, T) : F;
+}
+
+/// One whole mHC sublayer, forward and backward, run on the device and through the float64
+/// references side by side. Each side feeds its own outputs to the next op; the stand-in
+/// sublayer is f = 0.5 y (so dy = 0.5 df). dx gathers the three contributions in fp32.
+void checkSublayer(const MixConfig &Config, int64_t M) {
+  const uint64_t Seed = freshSeed();
+  OpDef Project = makeOpDef(Op::Project, Config, M, false, true);
+  OpDef Scale = makeOpDef(Op::Scale, Config, M, false, false);
+  OpDef Sinkhorn = makeOpDef(Op::Sinkhorn, Config, M, false, false);
+  OpDef Aggregate = makeOpDef(Op::Aggregate, Config, M, false, true);
+  OpDef Combine = makeOpDef(Op::ExpandCombine, Config, M, true, true);
+  INFO("sublayer " << Combine.Label << " seed " << Seed);
+  const DType T = Config.StreamType;
+  HostTensors Drawn = drawInputs(Combine, Direction::Backward, Seed); // x, f (unused), bias, dout
+  HostTensors Params = drawInputs(Project, Direction::Forward, Seed + 1);
+  HostTensors ScaleParams = drawInputs(Scale, Direction::Forward, Seed + 2);
+  // dev: device results; ref: float64 references, each fed the reference's own outputs
+  HostTensors Dev, Ref;
+  for (HostTensors *Side : {&Dev, &Ref}) {
+    (*Side)["x"] = Drawn.at("x");
+    (*Side)["phi"] = Params.at("phi");
+    (*Side)["alpha"] = ScaleParams.at("alpha");
+    (*Side)["beta"] = ScaleParams.at("beta");
+    (*Side)["bias"] = Drawn.at("bias");
+    (*Side)["dout"] = Drawn.at("dout");
+  }
+  auto step = [&](const OpDef &Def, Direction Dir, HostTensors &Side, bool Device) {
+    HostTensors In;
+    for (const TensorDef &D : directionInputs(Def, Dir))
+      In[D.Name] = Side.at(D.Name);
+    if (Dir == Direction::Backward && Def.Accumulate)
+      In["dx"] = Side.at("dx");
+    if (Device) {
+      for (auto &[Name, V] : runOnDevice(Def, Dir, In))
+        Side[Name] = V;
+      return;
+    }
+    RefTensors Out = Dir == Direction::Forward ? Def.ForwardRef(In) : Def.BackwardRef(In);
+    for (const TensorDef &D : directionOutputs(Def, Dir))
+      Side[D.Name] = asStored(Out.at(D.Name), D.Store == Storage::Stream, T);
+  };
+  for (bool Device : {true, false}) {
+    HostTensors &Side = Device ? Dev : Ref;
+    step(Project, Direction::Forward, Side, Device);
+    step(Scale, Direction::Forward, Side, Device);
+    step(Sinkhorn, Direction::Forward, Side, Device);
+    step(Aggregate, Direction::Forward, Side, Device);
+    std::vector<float> F(Side.at("y"));
+    for (float &V : F)
+      V *= 0.5f;
+    Side["f"] = roundToDType(F, T);
+    step(Combine, Direction::Forward, Side, Device);
+    Side["dx"] = std::vector<float>(Side.at("x").size(), 0.0f);
+    step(Combine, Direction::Backward, Side, Device);
+    std::vector<float> DY(Side.at("df"));
+    for (float &V : DY)
+      V *= 0.5f;
+    Side["dy"] = roundToDType(DY, T);
+    step(Aggregate, Direction::Backward, Side, Device);
+    step(Sinkhorn, Direction::Backward, Side, Device);
+    step(Scale, Direction::Backward, Side, Device);
+    step(Project, Direction::Backward, Side, Device);
+  }
+  for (const char *Name : {"out", "dx", "dphi", "dalpha", "dbeta", "dbias", "dres", "dpost"}) {
+    std::vector<double> Expected(Ref.at(Name).begin(), Ref.at(Name).end());
+    double Err = relativeError(Dev.at(Name), Expected);
+    CHECK_MESSAGE(Err <= toleranceFor(Config, Op::Aggregate), "sublayer " << Name << ": relative error " << Err);
+  }
+}
+
+} // namespace
+
+TEST_CASE("a whole mHC sublayer forward and backward matches the references in both contracts") {
+  if (!requireGpu("whole sublayer"))
+    return;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek}) {
+    MixConfig Config = configFor(K, DType::BF16, 4, 1000);
+    prebuild({Config});
+    checkSublayer(Config, 257);
+    MixConfig Exact = configFor(K, DType::FP32, 3, 64);
+    prebuild({Exact});
+    checkSublayer(Exact, 33);
   }
 }
 
