@@ -1,5 +1,5 @@
-// mhc-jit bench --jit: what the JIT pipeline costs: a cold compile, a warm load from the disk
-// cache, an in-memory hit, and the host time of one launch call (median of repeated samples).
+// mhc-jit bench: op timings against the copy bandwidth (OpBench.cpp), or with --jit what the JIT
+// pipeline costs: a cold compile, a warm disk load, an in-memory hit, one launch call's host time.
 #include "SpecOptions.h"
 
 #include "mhcjit/DiskCache.h"
@@ -9,6 +9,7 @@
 #include "mhcjit/mhcjit.hpp"
 
 #include "DeviceBuffer.h"
+#include "OpBench.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
@@ -29,6 +30,18 @@ namespace {
 cl::opt<bool> JitOpt("jit",
                      cl::desc("Measure the JIT pipeline (compile, disk load, memory hit, launch)"),
                      cl::sub(BenchCommand));
+cl::list<std::string> BenchOpsOpt("op", cl::desc("Ops to time (default: all)"), cl::CommaSeparated,
+                                  cl::sub(BenchCommand));
+cl::list<std::string> ConfigOpt("config", cl::desc("B,T,C (repeatable; default: the six standard configs)"),
+                                cl::sub(BenchCommand));
+cl::opt<std::string> CsvOpt("csv", cl::desc("Also write the table as CSV to this file"), cl::sub(BenchCommand));
+cl::opt<int> BenchNOpt("n", cl::desc("Streams (default 4)"), cl::init(4), cl::sub(BenchCommand));
+cl::opt<std::string> BenchDTypeOpt("dtype", cl::desc("Stream dtype (default bf16)"), cl::init("bf16"),
+                                   cl::sub(BenchCommand));
+cl::opt<std::string> BenchContractOpt("contract", cl::desc("Contract (default te)"), cl::init("te"),
+                                      cl::sub(BenchCommand));
+cl::opt<std::string> BenchPrecisionOpt("precision", cl::desc("Projection precision (default tf32)"),
+                                       cl::init("tf32"), cl::sub(BenchCommand));
 
 using Clock = std::chrono::steady_clock;
 double micros(Clock::time_point A, Clock::time_point B) {
@@ -164,15 +177,90 @@ int benchJit() {
   return 0;
 }
 
+int benchOpsCommand() {
+  if (!gpuAvailable()) {
+    llvm::errs() << "mhc-jit bench: needs a GPU (no CUDA driver or device here)\n";
+    return 1;
+  }
+  auto Bad = [](const llvm::Twine &What) {
+    llvm::errs() << "mhc-jit bench: " << What << "\n";
+    return 1;
+  };
+  MixConfig Base;
+  Base.N = BenchNOpt;
+  auto T = parseDType(BenchDTypeOpt);
+  auto K = parseContract(BenchContractOpt);
+  auto P = parsePrecision(BenchPrecisionOpt);
+  if (!T || !K || !P)
+    return Bad("bad --dtype, --contract or --precision");
+  Base.StreamType = *T;
+  Base.Contract = contractPreset(*K);
+  Base.Prec = *P;
+  std::vector<Op> Ops;
+  for (const std::string &Name : BenchOpsOpt) {
+    auto O = parseOp(Name);
+    if (!O)
+      return Bad("unknown op '" + Name + "'");
+    Ops.push_back(*O);
+  }
+  if (Ops.empty())
+    Ops.assign(allOps().begin(), allOps().end());
+  std::vector<BenchShape> Shapes;
+  for (const std::string &Text : ConfigOpt) {
+    llvm::SmallVector<llvm::StringRef, 3> Parts;
+    llvm::StringRef(Text).split(Parts, ',');
+    BenchShape S{0, 0, 0};
+    if (Parts.size() != 3 || Parts[0].getAsInteger(10, S.B) || Parts[1].getAsInteger(10, S.T) ||
+        Parts[2].getAsInteger(10, S.C) || S.B < 1 || S.T < 1 || S.C < 1)
+      return Bad("--config takes B,T,C with positive integers, got '" + Text + "'");
+    Shapes.push_back(S);
+  }
+  if (Shapes.empty())
+    Shapes = {{4, 8192, 7168}, {4, 8192, 4096}, {1, 8192, 16384},
+              {8, 2048, 2560}, {3, 8192, 2048}, {1, 4096, 6656}};
+  auto Copy = measureCopyBandwidth();
+  if (!Copy)
+    return fail(Copy.takeError());
+  auto Rows = benchOps(Shapes, Ops, Base, *Copy);
+  if (!Rows)
+    return fail(Rows.takeError());
+  llvm::outs() << llvm::format("device-to-device copy: %.0f GB/s (read + write); n=%d %s %s %s\n",
+                               *Copy / 1e9, Base.N, dtypeName(Base.StreamType).data(),
+                               contractName(Base.Contract.Kind).data(), precisionName(Base.Prec).data())
+               << "| B,T,C | op | dir | time (us) | GB/s | % of SOL |\n|---|---|---|---|---|---|\n";
+  std::string Csv = "B,T,C,op,dir,time_us,bytes,gbps,sol_percent\n";
+  for (const BenchRow &R : *Rows) {
+    llvm::outs() << llvm::format("| %lld,%lld,%lld | %s | %s | %.1f | %.0f | %.1f |\n",
+                                 (long long)R.Shape.B, (long long)R.Shape.T, (long long)R.Shape.C,
+                                 opName(R.Operation).data(), directionName(R.Dir).data(),
+                                 R.Milliseconds * 1e3, R.GBps, R.SolPercent);
+    llvm::raw_string_ostream(Csv) << llvm::format(
+        "%lld,%lld,%lld,%s,%s,%.1f,%.0f,%.1f,%.1f\n", (long long)R.Shape.B, (long long)R.Shape.T,
+        (long long)R.Shape.C, opName(R.Operation).data(), directionName(R.Dir).data(),
+        R.Milliseconds * 1e3, R.Bytes, R.GBps, R.SolPercent);
+  }
+  if (!CsvOpt.empty()) {
+    std::error_code EC;
+    llvm::raw_fd_ostream Out(CsvOpt, EC);
+    if (EC)
+      return Bad("cannot write " + CsvOpt + ": " + EC.message());
+    Out << Csv;
+    Out.close();
+    if (Out.has_error()) {
+      Out.clear_error();
+      return Bad("cannot write " + CsvOpt);
+    }
+  }
+  return 0;
+}
+
 } // namespace
 
 int runBench() {
   applyCacheDirOption();
   if (JitOpt)
     return benchJit();
-  llvm::errs()
-      << "mhc-jit bench: choose what to measure: --jit (op timings come with the all-ops work)\n";
-  return 1;
+  return benchOpsCommand();
 }
 
 } // namespace mhcjit

@@ -16,7 +16,7 @@ namespace mhcjit {
 cl::SubCommand InspectCommand("inspect", "Print a kernel's generated source, PTX, resources or cache key");
 cl::SubCommand PrewarmCommand("prewarm", "Compile kernels into the cache (no GPU needed)");
 cl::SubCommand CacheCommand("cache", "The kernel cache: mhc-jit cache ls | verify [--repair] | prune | stats");
-cl::SubCommand BenchCommand("bench", "Measure on the GPU: --jit times the JIT pipeline");
+cl::SubCommand BenchCommand("bench", "Time every op on the GPU against copy bandwidth; --jit times the JIT pipeline");
 cl::SubCommand DemoCommand("demo", "Run aggregate on the GPU and check it, or pre-warm and inspect without one");
 
 namespace {
