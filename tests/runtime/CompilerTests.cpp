@@ -11,6 +11,7 @@
 #include "mhcjit/KernelSpec.h"
 #include "mhcjit/RuntimeOptions.h"
 #include "mhcjit/TileHeuristic.h"
+#include "mhcjit/mhcjit.hpp"
 
 #include "TestSupport.h"
 #include "doctest/doctest.h"
@@ -677,4 +678,62 @@ TEST_CASE("buildKernel passes on an invalid spec's and an unsupported arch's err
   auto BadSpec = buildKernel(S, "sm_90a", Options);
   CHECK(failureOf(BadSpec).Code == static_cast<int>(Errc::InvalidArgument));
   CHECK(countFiles(Dir.path()) == 0);
+}
+
+TEST_CASE("every kernel of every op compiles with NVRTC for sm_80, sm_90a and sm_100a") {
+  // Each config's full kernel set: both directions, optional inputs, dx accumulation, the second
+  // stage of head backward and reduce_rows (what prewarm builds).
+  struct Target {
+    const char *Arch;
+    MixConfig Config;
+  };
+  std::vector<Target> Targets;
+  for (const char *Arch : {"sm_80", "sm_90a", "sm_100a"}) {
+    MixConfig Te;
+    Te.C = 7168;
+    Targets.push_back({Arch, Te});
+  }
+  MixConfig Odd;
+  Odd.N = 3;
+  Odd.C = 7;
+  Odd.StreamType = DType::FP16;
+  Odd.Contract = contractPreset(ContractKind::DeepSeek);
+  Odd.Prec = Precision::TF32;
+  Targets.push_back({"sm_90a", Odd});
+  MixConfig Wide;
+  Wide.N = 8;
+  Wide.C = 100;
+  Wide.StreamType = DType::FP32;
+  Wide.Contract = contractPreset(ContractKind::Megatron);
+  Targets.push_back({"sm_90a", Wide});
+  std::vector<std::pair<std::string, KernelSpec>> Jobs;
+  for (const Target &T : Targets)
+    for (Op O : allOps())
+      for (Direction D : {Direction::Forward, Direction::Backward}) {
+        auto Specs = kernelsForCall(T.Config, O, D);
+        REQUIRE_MESSAGE(static_cast<bool>(Specs), failureOf(Specs).Message);
+        for (const KernelSpec &S : *Specs)
+          Jobs.push_back({T.Arch, S});
+      }
+  std::vector<std::string> Failures(Jobs.size());
+  auto Work = [&](size_t First) {
+    for (size_t I = First; I < Jobs.size(); I += 2) {
+      auto Kernel = generateKernel(Jobs[I].second);
+      if (!Kernel) {
+        Failures[I] = failureOf(Kernel).Message;
+        continue;
+      }
+      auto Out = compileCubin(*Kernel, Jobs[I].first);
+      if (!Out)
+        Failures[I] = specLabel(Jobs[I].second) + " for " + Jobs[I].first + ": " + failureOf(Out).Message;
+      else if (Out->Binary.compare(0, 4, "\x7f" "ELF") != 0)
+        Failures[I] = specLabel(Jobs[I].second) + ": not an ELF cubin";
+    }
+  };
+  std::thread Other(Work, 1);
+  Work(0);
+  Other.join();
+  for (const std::string &F : Failures)
+    CHECK_MESSAGE(F.empty(), F);
+  CHECK(Jobs.size() > 100);
 }
