@@ -43,7 +43,13 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     Tile.Vec = widestVec(Spec);
     break;
   case Op::Project:
-    Tile.Rows = Bwd ? 1 : 32;
+    // tf32 forward: 4 warps of tensor-core tiles, 16 tokens each; fp32: CUDA cores, 32 tokens.
+    if (!Bwd && Spec.Prec == Precision::TF32) {
+      Tile.Threads = 128;
+      Tile.Rows = 64;
+    } else {
+      Tile.Rows = Bwd ? 1 : 32;
+    }
     break;
   case Op::Sinkhorn:
     Tile.Threads = 128;

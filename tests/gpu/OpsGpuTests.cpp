@@ -125,6 +125,16 @@ TEST_CASE("project in tf32 precision stays within 2e-3 and the other layout of e
         checkOp(O, Config, M, M == 5, producesDx(O) && M == 300);
 }
 
+TEST_CASE("every op runs past 16 million tokens, beyond any grid-dimension limit") {
+  if (!requireGpu("16 million tokens"))
+    return;
+  const int64_t M = (int64_t(1) << 24) + 3;
+  MixConfig Config = configFor(ContractKind::TE, DType::BF16, 2, 3);
+  prebuild({Config});
+  for (Op O : AllOps)
+    checkOp(O, Config, M, true, producesDx(O));
+}
+
 TEST_CASE("forward outputs of a token are bitwise the same alone and inside a batch of 4096") {
   if (!requireGpu("batch invariance"))
     return;
