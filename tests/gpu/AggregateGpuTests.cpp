@@ -1,6 +1,7 @@
 // mhcjit GPU tests: aggregate forward and backward against the float64 reference (SPEC.md 4),
 // every layout, dtype and awkward shape, poisoned outputs, bitwise reruns, misaligned pointers.
 #include "GpuTestSupport.h"
+#include "OpHarness.h"
 
 #include "DeviceBuffer.h"
 #include "HostTypes.h"
@@ -191,18 +192,7 @@ void prebuild(const std::vector<Case> &Cases) {
         Specs.push_back(Spec);
       }
   }
-  std::string Arch = take(currentDeviceArch());
-  std::vector<std::string> Failures(Specs.size());
-  parallelFor(
-      int64_t(Specs.size()),
-      [&](int64_t Begin, int64_t End) {
-        for (int64_t I = Begin; I < End; ++I)
-          if (auto Built = buildKernel(Specs[I], Arch, runtimeOptions()); !Built)
-            Failures[I] = llvm::toString(Built.takeError());
-      },
-      /*Grain=*/1);
-  for (const std::string &F : Failures)
-    CHECK_MESSAGE(F.empty(), F);
+  buildAll(Specs);
 }
 
 void runCases(const std::vector<Case> &Cases) {

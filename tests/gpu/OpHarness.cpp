@@ -7,6 +7,8 @@
 #include "Parallel.h"
 #include "Reference.h"
 
+#include "mhcjit/KernelProvider.h"
+
 #include <cstring>
 
 namespace mhcjit {
@@ -128,6 +130,21 @@ HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTen
     CHECK_MESSAGE(Same, Def.Label << " " << DirName << " " << Name << " is not bitwise reproducible");
   }
   return First;
+}
+
+void buildAll(const std::vector<KernelSpec> &Specs) {
+  std::string Arch = take(currentDeviceArch());
+  std::vector<std::string> Failures(Specs.size());
+  parallelFor(
+      int64_t(Specs.size()),
+      [&](int64_t Begin, int64_t End) {
+        for (int64_t I = Begin; I < End; ++I)
+          if (auto Built = buildKernel(Specs[I], Arch, runtimeOptions()); !Built)
+            Failures[I] = llvm::toString(Built.takeError());
+      },
+      /*Grain=*/1);
+  for (const std::string &F : Failures)
+    CHECK_MESSAGE(F.empty(), F);
 }
 
 double toleranceFor(const MixConfig &Config, Op Operation) {

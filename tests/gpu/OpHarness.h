@@ -66,6 +66,10 @@ HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inpu
 HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTensors &Inputs,
                                   double Tolerance);
 
+/// Compiles Specs for the current device on all cores (so no test case times a compilation);
+/// every failure is a test failure.
+void buildAll(const std::vector<KernelSpec> &Specs);
+
 /// SPEC.md's bound for a config: fp32 stream 1e-5 (tf32 precision 2e-3), bf16/fp16 1e-2.
 double toleranceFor(const MixConfig &Config, Op Operation);
 

@@ -42,18 +42,7 @@ void prebuild(const std::vector<MixConfig> &Configs) {
       for (Direction D : {Direction::Forward, Direction::Backward})
         for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
           Specs.push_back(S);
-  std::string Arch = take(currentDeviceArch());
-  std::vector<std::string> Failures(Specs.size());
-  parallelFor(
-      int64_t(Specs.size()),
-      [&](int64_t Begin, int64_t End) {
-        for (int64_t I = Begin; I < End; ++I)
-          if (auto Built = buildKernel(Specs[I], Arch, runtimeOptions()); !Built)
-            Failures[I] = llvm::toString(Built.takeError());
-      },
-      1);
-  for (const std::string &F : Failures)
-    REQUIRE_MESSAGE(F.empty(), F);
+  buildAll(Specs);
 }
 
 /// Forward and backward of one op against the reference.
