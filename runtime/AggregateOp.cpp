@@ -13,7 +13,7 @@ llvm::Error aggregateForward(const MixConfig &Config, const AggregateForwardArgs
   auto Align = checkPointers({{"x", Args.X, Elem}, {"pre", Args.Pre, 4}, {"y", Args.Y, Elem}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Aggregate, Direction::Forward, *Align);
+  auto Spec = callSpec(Config, Op::Aggregate, Direction::Forward, *Align, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::AggregateFwdArgs A{Args.X, Args.Pre, Args.Y, Args.M};
@@ -32,7 +32,7 @@ llvm::Error aggregateBackward(const MixConfig &Config, const AggregateBackwardAr
                               {"dpre", Args.DPre, 4}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Aggregate, Direction::Backward, *Align, Args.AccumulateDx);
+  auto Spec = callSpec(Config, Op::Aggregate, Direction::Backward, *Align, Args.AccumulateDx, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::AggregateBwdArgs A{Args.DY, Args.X, Args.Pre, Args.DX, Args.DPre, Args.M};

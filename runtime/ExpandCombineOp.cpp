@@ -19,7 +19,7 @@ llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineFor
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Forward, *Align);
+  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Forward, *Align, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasBias = Args.Bias != nullptr;
@@ -44,7 +44,7 @@ llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBa
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Backward, *Align, Args.AccumulateDx);
+  auto Spec = callSpec(Config, Op::ExpandCombine, Direction::Backward, *Align, Args.AccumulateDx, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasBias = Args.Bias != nullptr;

@@ -3,6 +3,7 @@
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
 #include "mhcjit/TileHeuristic.h"
+#include "mhcjit/TuningDb.h"
 
 #include "mhc_args.h"
 
@@ -61,9 +62,32 @@ llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlo
   return launchKernel(*Kernel, Blocks, Spec.Tile.Threads, Args, Stream);
 }
 
+namespace {
+
+/// The base spec of a call with M tokens (M < 1: unknown), its tile from runtimeTile().
+llvm::Expected<KernelSpec> specForTokens(const MixConfig &Config, Op Operation, Direction Dir, int64_t M) {
+  KernelSpec S;
+  S.Operation = Operation;
+  S.Dir = Dir;
+  S.N = Config.N;
+  S.C = Config.C;
+  S.StreamType = Config.StreamType;
+  S.StreamLayout = Config.layout();
+  S.Contract = Config.Contract;
+  S.Prec = Config.Prec;
+  S.Tile = defaultTileConfig(S);
+  if (llvm::Error E = validateSpec(S))
+    return std::move(E);
+  // NOTE: checked before the tuning DB is consulted, so a bad config never touches a device.
+  S.Tile = runtimeTile(S, M);
+  return S;
+}
+
+} // namespace
+
 llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direction Dir, int Align,
-                                    bool AccumulateDx) {
-  auto Spec = specFor(Config, Operation, Dir);
+                                    bool AccumulateDx, int64_t M) {
+  auto Spec = specForTokens(Config, Operation, Dir, M);
   if (!Spec)
     return Spec.takeError();
   Spec->AccumulateDx = AccumulateDx;
@@ -99,19 +123,7 @@ llvm::Expected<int> currentSmCount() {
 }
 
 llvm::Expected<KernelSpec> specFor(const MixConfig &Config, Op Operation, Direction Dir) {
-  KernelSpec S;
-  S.Operation = Operation;
-  S.Dir = Dir;
-  S.N = Config.N;
-  S.C = Config.C;
-  S.StreamType = Config.StreamType;
-  S.StreamLayout = Config.layout();
-  S.Contract = Config.Contract;
-  S.Prec = Config.Prec;
-  S.Tile = defaultTileConfig(S);
-  if (llvm::Error E = validateSpec(S))
-    return std::move(E);
-  return S;
+  return specForTokens(Config, Operation, Dir, /*M=*/0);
 }
 
 } // namespace mhcjit

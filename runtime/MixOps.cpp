@@ -19,7 +19,7 @@ llvm::Error scaleForward(const MixConfig &Config, const ScaleForwardArgs &Args, 
                               {"logits", Args.Logits, 4}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Scale, Direction::Forward, 16);
+  auto Spec = callSpec(Config, Op::Scale, Direction::Forward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::ScaleFwdArgs A{Args.H, Args.Ms, Args.Alpha, Args.Beta, Args.Pre, Args.Post, Args.Logits, Args.M};
@@ -35,7 +35,7 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
                               {"dalpha", Args.DAlpha, 4}, {"dbeta", Args.DBeta, 4}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Scale, Direction::Backward, 16);
+  auto Spec = callSpec(Config, Op::Scale, Direction::Backward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   auto Kernel = loadKernel(*Spec);
@@ -62,7 +62,7 @@ llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &
   auto Align = checkPointers({{"logits", Args.Logits, 4}, {"res", Args.Res, 4}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Forward, 16);
+  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Forward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::SinkhornFwdArgs A{Args.Logits, Args.Res, Args.M};
@@ -75,7 +75,7 @@ llvm::Error sinkhornBackward(const MixConfig &Config, const SinkhornBackwardArgs
   auto Align = checkPointers({{"logits", Args.Logits, 4}, {"dres", Args.DRes, 4}, {"dlogits", Args.DLogits, 4}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Backward, 16);
+  auto Spec = callSpec(Config, Op::Sinkhorn, Direction::Backward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::SinkhornBwdArgs A{Args.Logits, Args.DRes, Args.DLogits, Args.M};

@@ -21,6 +21,13 @@ llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, 
   auto Base = specFor(Config, Operation, Dir);
   if (!Base)
     return Base.takeError();
+  return kernelVariants(*Base);
+}
+
+std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec) {
+  const KernelSpec *Base = &BaseSpec;
+  const Op Operation = Base->Operation;
+  const Direction Dir = Base->Dir;
   std::vector<KernelSpec> Specs;
   std::vector<KernelSpec> Stages = {*Base};
   if (Operation == Op::Head && Dir == Direction::Backward) {

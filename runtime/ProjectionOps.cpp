@@ -36,7 +36,7 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Forward, 16);
+  auto Spec = callSpec(Config, Op::Project, Direction::Forward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = Args.Gamma != nullptr;
@@ -59,7 +59,7 @@ llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Backward, 16, Args.AccumulateDx);
+  auto Spec = callSpec(Config, Op::Project, Direction::Backward, 16, Args.AccumulateDx, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = Args.Gamma != nullptr;
@@ -92,7 +92,7 @@ llvm::Error headForward(const MixConfig &Config, const HeadForwardArgs &Args, CU
                               {"base", Args.Base, 4}, {"y", Args.Y, Elem}});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Head, Direction::Forward, 16);
+  auto Spec = callSpec(Config, Op::Head, Direction::Forward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   mhc::HeadFwdArgs A{Args.X, Args.W, Args.Scale, Args.Base, Args.Y, Args.M};
@@ -109,7 +109,7 @@ llvm::Error headBackward(const MixConfig &Config, const HeadBackwardArgs &Args, 
                               {"dscale", Args.DScale, 4}, {"dbase", Args.DBase, 4}});
   if (!Align)
     return Align.takeError();
-  auto TokenSpec = callSpec(Config, Op::Head, Direction::Backward, 16);
+  auto TokenSpec = callSpec(Config, Op::Head, Direction::Backward, 16, false, Args.M);
   if (!TokenSpec)
     return TokenSpec.takeError();
   KernelSpec SliceSpec = *TokenSpec;

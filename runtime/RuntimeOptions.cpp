@@ -57,6 +57,8 @@ RuntimeOptions RuntimeOptions::fromEnvironment() {
   }
   if (const char *Arch = std::getenv("MHCJIT_ARCH"))
     O.ArchOverride = Arch;
+  if (const char *Db = std::getenv("MHCJIT_TUNING_DB"))
+    O.TuningDbPath = Db;
   return O;
 }
 

@@ -15,7 +15,7 @@ llvm::Error launchStreamMap(const MixConfig &Config, Op Operation, Direction Dir
   auto Align = checkPointers({In, Out});
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Operation, Dir, *Align, Accumulate);
+  auto Spec = callSpec(Config, Operation, Dir, *Align, Accumulate, M);
   if (!Spec)
     return Spec.takeError();
   mhc::StreamMapArgs A{In.Pointer, const_cast<void *>(Out.Pointer), M};

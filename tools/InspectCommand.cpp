@@ -5,6 +5,9 @@
 #include "mhcjit/DiskCache.h"
 #include "mhcjit/EmbeddedTemplates.h"
 #include "mhcjit/KernelProvider.h"
+#include "mhcjit/Arch.h"
+#include "mhcjit/Driver.h"
+#include "mhcjit/TuningDb.h"
 
 #include "llvm/Support/raw_ostream.h"
 
@@ -14,13 +17,16 @@ namespace mhcjit {
 
 namespace {
 
-enum class Show { Source, Ptx, Resources, Key };
+enum class Show { Source, Ptx, Resources, Key, Config };
 
 cl::opt<Show> ShowOpt("show", cl::desc("What to print"), cl::init(Show::Source), cl::sub(InspectCommand),
                       cl::values(clEnumValN(Show::Source, "source", "the CUDA source NVRTC compiles (default)"),
                                  clEnumValN(Show::Ptx, "ptx", "the PTX"),
                                  clEnumValN(Show::Resources, "resources", "registers, spills, shared memory, stack"),
-                                 clEnumValN(Show::Key, "key", "the cache key, its record and the entry path")));
+                                 clEnumValN(Show::Key, "key", "the cache key, its record and the entry path"),
+                                 clEnumValN(Show::Config, "config", "the tile config the runtime would use, and why")));
+cl::opt<int64_t> TokensOpt("M", cl::desc("--show config: tokens of the call (default: unknown, the any-M entry)"),
+                           cl::init(0), cl::sub(InspectCommand));
 cl::opt<bool> AccumulateOpt("accumulate-dx", cl::desc("Backward: the variant that adds dx into fp32"),
                             cl::sub(InspectCommand));
 cl::opt<bool> GammaOpt("with-gamma", cl::desc("project: the variant with a norm weight"), cl::sub(InspectCommand));
@@ -59,6 +65,36 @@ void printResources(const CacheEntry &E, const KernelSpec &S) {
                << "cubin:         " << E.Cubin.size() << " bytes\n";
 }
 
+/// The tile the runtime would choose for Base (the call's spec, no variant flags) and why. With a
+/// GPU the identity is the current device's; without one only --arch and this NVRTC are known,
+/// and an entry of any GPU of that arch matches.
+int printConfig(const KernelSpec &Base, const std::string &Arch) {
+  const RuntimeOptions &Options = runtimeOptions();
+  std::string Path = tuningDbOption().empty() ? runtimeTuningDbPath(Options) : tuningDbOption();
+  TuningDb Db = Path.empty() ? TuningDb() : TuningDb::load(Path, Options.Warn);
+  DeviceIdentity Device;
+  Device.Arch = Arch;
+  Device.NvrtcVersion = nvrtcVersionString();
+  std::string DeviceText = "no GPU: any GPU of " + Arch + ", NVRTC " + Device.NvrtcVersion;
+  if (tuningDbOption().empty() && gpuAvailable()) {
+    auto Current = currentDeviceIdentity();
+    if (!Current)
+      return fail(Current.takeError());
+    Device = *Current;
+    DeviceText = Device.GpuName + ", " + std::to_string(Device.SmCount) + " SMs, " + Device.Arch;
+  }
+  auto Choice = chooseTile(Db, Base, Device, TokensOpt);
+  if (!Choice)
+    return fail(Choice.takeError());
+  const TileConfig &T = Choice->Tile;
+  llvm::outs() << "spec:        " << specLabel(Base) << "\n"
+               << "tile config: threads=" << T.Threads << " vec=" << T.Vec << " rows=" << T.Rows << "\n"
+               << "why:         " << Choice->Reason << "\n"
+               << "tuning DB:   " << (Path.empty() ? std::string("(none)") : Path) << "\n"
+               << "device:      " << DeviceText << "\n";
+  return 0;
+}
+
 } // namespace
 
 int runInspect() {
@@ -67,6 +103,8 @@ int runInspect() {
   if (!Specs)
     return fail(Specs.takeError());
   KernelSpec Spec = Specs->front();
+  if (ShowOpt == Show::Config)
+    return printConfig(Spec, archOption());
   Spec.AccumulateDx = AccumulateOpt && Spec.Dir == Direction::Backward;
   Spec.HasGamma = GammaOpt;
   Spec.HasBias = BiasOpt;
@@ -91,6 +129,8 @@ int runInspect() {
     llvm::outs() << Ptx->Binary;
     return 0;
   }
+  case Show::Config:
+    return 0; // handled above
   case Show::Resources: {
     auto Built = buildKernel(Spec, Arch, runtimeOptions());
     if (!Built)

@@ -2,7 +2,10 @@
 // A live progress line, then a summary (compiled, already cached, failed); non-zero on failure.
 #include "SpecOptions.h"
 
+#include "mhcjit/Candidates.h"
 #include "mhcjit/KernelProvider.h"
+#include "mhcjit/TuningDb.h"
+#include "mhcjit/mhcjit.hpp"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Process.h"
@@ -52,16 +55,37 @@ struct Progress {
   }
 };
 
+/// Every kernel the winners of the tuning database at Path for Arch launch (kernelVariants of
+/// each winner), deduplicated, in the database's key order.
+llvm::Expected<std::vector<KernelSpec>> specsFromTuningDb(const std::string &Path, llvm::StringRef Arch) {
+  auto Db = TuningDb::loadStrict(Path);
+  if (!Db)
+    return Db.takeError();
+  std::vector<KernelSpec> Specs;
+  for (const auto &KV : Db->entries()) {
+    if (KV.first.Arch != Arch)
+      continue;
+    auto Base = specFromUntiledRecord(KV.first.Spec, KV.second.Winner);
+    if (!Base)
+      return Base.takeError();
+    for (const KernelSpec &K : kernelVariants(*Base))
+      if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
+        Specs.push_back(K);
+  }
+  return Specs;
+}
+
 } // namespace
 
 int runPrewarm() {
   std::string Root = applyCacheDirOption();
-  auto Specs = specsFromOptions(/*Single=*/false);
+  std::string Arch = archOption();
+  auto Specs = tuningDbOption().empty() ? specsFromOptions(/*Single=*/false)
+                                        : specsFromTuningDb(tuningDbOption(), Arch);
   if (!Specs) {
     llvm::errs() << "mhc-jit prewarm: " << llvm::toString(Specs.takeError()) << "\n";
     return 1;
   }
-  std::string Arch = archOption();
   RuntimeOptions Options = runtimeOptions();
   Options.NoJit = false; // pre-warming is compiling
   // NOTE: each process starts at its own place in the list, so that 8 ranks of a node

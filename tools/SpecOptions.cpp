@@ -17,6 +17,7 @@ cl::SubCommand InspectCommand("inspect", "Print a kernel's generated source, PTX
 cl::SubCommand PrewarmCommand("prewarm", "Compile kernels into the cache (no GPU needed)");
 cl::SubCommand CacheCommand("cache", "The kernel cache: mhc-jit cache ls | verify [--repair] | prune | stats");
 cl::SubCommand BenchCommand("bench", "Time every op on the GPU against copy bandwidth; --jit times the JIT pipeline");
+cl::SubCommand TuneCommand("tune", "The tuning database: mhc-jit tune --export FILE | --import FILE");
 cl::SubCommand DemoCommand("demo", "Run aggregate on the GPU and check it, or pre-warm and inspect without one");
 
 namespace {
@@ -39,9 +40,12 @@ MHCJIT_SPEC_LIST(PrecisionOpt, "precision", "Precision: fp32, tf32 (default fp32
 
 cl::opt<std::string> ArchOpt("arch", cl::desc("Target GPU architecture (default sm_90a)"),
                              cl::cat(SpecCategory), cl::sub(InspectCommand), cl::sub(PrewarmCommand));
+cl::opt<std::string> TuningDbOpt("tuning-db", cl::desc("Tuning database file (default: $MHCJIT_TUNING_DB, else <cache dir>/tuning/v1.json)"),
+                                 cl::sub(InspectCommand), cl::sub(PrewarmCommand), cl::sub(TuneCommand));
 cl::opt<std::string> CacheDirOpt("cache-dir", cl::desc("Kernel cache directory (default: $MHCJIT_CACHE_DIR, else $XDG_CACHE_HOME/mhcjit)"),
                                  cl::sub(InspectCommand), cl::sub(PrewarmCommand),
-                                 cl::sub(CacheCommand), cl::sub(DemoCommand), cl::sub(BenchCommand));
+                                 cl::sub(CacheCommand), cl::sub(DemoCommand), cl::sub(BenchCommand),
+                                 cl::sub(TuneCommand));
 
 /// The values of one option, or its default; every value parsed by Parse.
 template <typename T, typename ParseFn>
@@ -146,6 +150,8 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
 }
 
 std::string archOption() { return ArchOpt.empty() ? std::string("sm_90a") : ArchOpt.getValue(); }
+
+std::string tuningDbOption() { return TuningDbOpt; }
 
 std::string applyCacheDirOption() {
   RuntimeOptions Options = RuntimeOptions::fromEnvironment();

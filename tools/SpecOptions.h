@@ -16,6 +16,7 @@ extern llvm::cl::SubCommand PrewarmCommand;
 extern llvm::cl::SubCommand CacheCommand;
 extern llvm::cl::SubCommand DemoCommand;
 extern llvm::cl::SubCommand BenchCommand;
+extern llvm::cl::SubCommand TuneCommand;
 
 /// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
 /// --layout, --contract and --precision, each with the runtime's tile config. Without Single,
@@ -29,6 +30,9 @@ std::string archOption();
 /// Applies --cache-dir (when given) to the runtime's options; returns the cache root in use.
 std::string applyCacheDirOption();
 
+/// --tuning-db, or "" when absent (inspect, prewarm, tune).
+std::string tuningDbOption();
+
 /// Prints the cache listing of Root (mhc-jit cache ls); 0 on success.
 int listCacheEntries(const std::string &Root);
 
@@ -37,5 +41,6 @@ int runPrewarm();
 int runCache();
 int runDemo();
 int runBench();
+int runTune();
 
 } // namespace mhcjit

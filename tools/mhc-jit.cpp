@@ -25,6 +25,8 @@ int main(int argc, char **argv) {
     return mhcjit::runDemo();
   if (mhcjit::BenchCommand)
     return mhcjit::runBench();
-  llvm::errs() << "mhc-jit: name a subcommand: inspect, prewarm, cache, demo or bench (see mhc-jit --help)\n";
+  if (mhcjit::TuneCommand)
+    return mhcjit::runTune();
+  llvm::errs() << "mhc-jit: name a subcommand: inspect, prewarm, cache, demo, bench or tune (see mhc-jit --help)\n";
   return 1;
 }

@@ -35,9 +35,10 @@ llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlo
                        CUstream Stream);
 
 /// The spec of the call: the config's spec for Op/Dir, with the pointer alignment that Align
-/// (from checkPointers) allows and the accumulate flag.
+/// (from checkPointers) allows and the accumulate flag. Its tile is the tuning DB's winner for
+/// this device and M (M < 1: any M) when the runtime's DB has one, else the heuristic's.
 llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direction Dir, int Align,
-                                    bool AccumulateDx = false);
+                                    bool AccumulateDx = false, int64_t M = 0);
 
 /// out[c] = sum_{r < Rows} Part[r * Stride + c] for c < Cols, in row order (reduce_rows).
 llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,

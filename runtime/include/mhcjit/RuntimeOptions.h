@@ -21,6 +21,7 @@ namespace mhcjit {
 ///   MHCJIT_CACHE_LOCK_DIR  node-local directory of the per-key locks (default: KeyLock's)
 ///   MHCJIT_CACHE_LOCK_TIMEOUT  longest wait for another process's compile, e.g. 60s (default)
 ///   MHCJIT_ARCH       build for this arch instead of the current device's (e.g. sm_90)
+///   MHCJIT_TUNING_DB  the tuning database file (default <CacheDir>/tuning/v1.json)
 struct RuntimeOptions {
   std::string CacheDir; ///< empty: no writable cache
   std::vector<std::string> ReadOnlyCacheDirs;
@@ -31,6 +32,8 @@ struct RuntimeOptions {
   std::string LockDir;        ///< empty: KeyLock::defaultDirectory()
   std::chrono::milliseconds LockTimeout{60000};
   std::string ArchOverride;
+  /// The tuning database; empty: <CacheDir>/tuning/v1.json (none without a CacheDir).
+  std::string TuningDbPath;
   /// Receives warnings (e.g. "cache skipped: ..."); default: one line on stderr.
   std::function<void(llvm::StringRef)> Warn;
 

@@ -198,8 +198,14 @@ llvm::Error aggregateBackward(const MixConfig &Config, const AggregateBackwardAr
 /// `mhc-jit prewarm` compiles exactly these.
 llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, Op Operation, Direction Dir);
 
-/// The spec a call would use for Op/Dir with this config (tile from the heuristic, 16-byte
-/// pointer alignment). Useful to pre-build or inspect exactly what the runtime launches.
+/// kernelsForCall() of a given base spec (as specFor() makes it, with any tile): the kernels a
+/// call launches with that tile (`mhc-jit prewarm --tuning-db` compiles these per DB winner).
+std::vector<KernelSpec> kernelVariants(const KernelSpec &Base);
+
+/// The spec a call would use for Op/Dir with this config (16-byte pointer alignment; the tile
+/// from the tuning DB's any-M entry for the current device when there is one, else from the
+/// heuristic: always the heuristic without a DB file or a GPU). Useful to pre-build or inspect
+/// what the runtime launches.
 llvm::Expected<KernelSpec> specFor(const MixConfig &Config, Op Operation, Direction Dir);
 
 } // namespace mhcjit

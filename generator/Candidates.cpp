@@ -1,0 +1,165 @@
+// mhcjit generator: candidate tile configs per op and direction for the autotuner.
+// Every list starts with the heuristic's choice and keeps only configs a GPU can run.
+#include "mhcjit/Candidates.h"
+#include "mhcjit/Errors.h"
+#include "mhcjit/TileHeuristic.h"
+
+#include "llvm/ADT/StringRef.h"
+
+#include <algorithm>
+
+namespace mhcjit {
+
+namespace {
+
+/// Static shared memory a block may use without opting in (cudaFuncAttributeMaxDynamic...).
+constexpr int64_t MaxStaticShared = 48 * 1024;
+
+/// Vec values to try for a stream op: the widest that divides C, and half of it.
+/// Example: bf16, C = 7168 -> {8, 4}; C = 7 -> {1}.
+std::vector<int> streamVecs(const KernelSpec &Spec) {
+  int Widest = 16 / dtypeSize(Spec.StreamType);
+  while (Widest > 1 && Spec.C % Widest != 0)
+    Widest /= 2;
+  std::vector<int> Vecs{Widest};
+  if (Widest > 1)
+    Vecs.push_back(Widest / 2);
+  return Vecs;
+}
+
+/// Threads for a block-per-token kernel with Vec: at most a token's chunks (rounded up to a
+/// warp), at least 32. Example: C = 7168, Vec = 8 -> 896 chunks: 64..512 all fit.
+bool fitsChunks(const KernelSpec &Spec, int Threads, int Vec) {
+  int64_t Chunks = (Spec.C + Vec - 1) / Vec;
+  return Threads == 32 || Threads <= (Chunks + 31) / 32 * 32;
+}
+
+bool runnable(const KernelSpec &Spec) {
+  if (llvm::Error E = validateSpec(Spec)) {
+    llvm::consumeError(std::move(E));
+    return false;
+  }
+  if (Spec.Operation == Op::Project && Spec.Dir == Direction::Forward) {
+    if (Spec.Prec == Precision::TF32 && Spec.Tile.Rows != 16 * (Spec.Tile.Threads / 32))
+      return false; // a warp computes 16 tokens on tensor cores
+    if (Spec.Prec == Precision::FP32 && Spec.Tile.Rows > Spec.Tile.Threads)
+      return false; // a thread per row sums the squares
+    if (projectForwardSharedBytes(Spec) > MaxStaticShared)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+int64_t projectForwardSharedBytes(const KernelSpec &Spec) {
+  if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
+    return 0;
+  const int64_t Mix = int64_t(Spec.N) * Spec.N + 2 * Spec.N;
+  const int64_t Rows = Spec.Tile.Rows;
+  if (Spec.Prec == Precision::TF32) {
+    // xs[Rows][32 + 4] and ps[Tiles * 8][32 + 4] (templates/project.cuh, project_fwd_mma)
+    const int64_t Tiles = (Mix + 7) / 8;
+    return (Rows + Tiles * 8) * (32 + 4) * 4;
+  }
+  // xs, xo [Rows][64 + 1] and ps[Mix][64 + 1] (templates/project.cuh, project_fwd)
+  return (2 * Rows + Mix) * (64 + 1) * 4;
+}
+
+std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
+  const TileConfig Default = defaultTileConfig(Spec);
+  const bool Bwd = Spec.Dir == Direction::Backward;
+  std::vector<TileConfig> Raw{Default};
+  auto Add = [&](int Threads, int Vec, int Rows) { Raw.push_back(TileConfig{Threads, Vec, Rows}); };
+  switch (Spec.Operation) {
+  case Op::Aggregate:
+  case Op::ExpandCombine:
+  case Op::Expand:
+  case Op::Contract: {
+    const bool BlockPerToken = Bwd && (Spec.Operation == Op::Aggregate ||
+                                       Spec.Operation == Op::ExpandCombine);
+    for (int Vec : streamVecs(Spec))
+      for (int Threads : {128, 256, 512, 64})
+        if (!BlockPerToken || fitsChunks(Spec, Threads, Vec))
+          Add(Threads, Vec, 1);
+    break;
+  }
+  case Op::Project:
+    if (Bwd) {
+      for (int Threads : {128, 256, 512})
+        Add(Threads, Default.Vec, 1);
+    } else if (Spec.Prec == Precision::TF32) {
+      for (int Warps : {4, 2, 1})
+        Add(32 * Warps, Default.Vec, 16 * Warps);
+    } else {
+      for (int Threads : {256, 128})
+        for (int Rows : {32, 16, 64, 8})
+          Add(Threads, Default.Vec, Rows);
+    }
+    break;
+  case Op::Sinkhorn:
+    for (int Threads : {64, 128, 256})
+      Add(Threads, Default.Vec, 1);
+    break;
+  case Op::Scale:
+  case Op::Head:
+  case Op::ReduceRows:
+    for (int Threads : {128, 256, 512})
+      Add(Threads, Default.Vec, 1);
+    break;
+  }
+  std::vector<TileConfig> Out;
+  for (const TileConfig &T : Raw) {
+    auto Same = [&](const TileConfig &O) {
+      return O.Threads == T.Threads && O.Vec == T.Vec && O.Rows == T.Rows;
+    };
+    if (std::any_of(Out.begin(), Out.end(), Same))
+      continue;
+    KernelSpec S = Spec;
+    S.Tile = T;
+    // NOTE: the default is kept even if a check here were stricter than the kernel needs:
+    // the runtime launches it today, so the tuner must be able to compare against it.
+    if (Out.empty() || runnable(S))
+      Out.push_back(T);
+  }
+  return Out;
+}
+
+bool tileMayDependOnM(const KernelSpec &Spec) {
+  const bool Fwd = Spec.Dir == Direction::Forward;
+  switch (Spec.Operation) {
+  case Op::Project:
+  case Op::Aggregate:
+  case Op::ExpandCombine:
+  case Op::Contract:
+    return Fwd;
+  case Op::Scale:
+  case Op::Sinkhorn:
+  case Op::Expand:
+  case Op::ReduceRows:
+    return true;
+  case Op::Head:
+    return false;
+  }
+  return false;
+}
+
+std::string untiledRecord(const KernelSpec &Spec) {
+  KernelSpec S = Spec;
+  S.Tile = TileConfig{0, 0, 0};
+  return canonicalRecord(S);
+}
+
+llvm::Expected<KernelSpec> specFromUntiledRecord(llvm::StringRef Record, const TileConfig &Tile) {
+  const llvm::StringRef Untiled = " threads=0 vec=0 rows=0 ";
+  size_t At = Record.find(Untiled);
+  if (At == llvm::StringRef::npos)
+    return makeError(Errc::InvalidArgument,
+                     "tuning record has no normalised tile (threads=0 vec=0 rows=0): " + Record);
+  std::string Tiled = Record.take_front(At).str() + " threads=" + std::to_string(Tile.Threads) +
+                      " vec=" + std::to_string(Tile.Vec) + " rows=" + std::to_string(Tile.Rows) +
+                      " " + Record.drop_front(At + Untiled.size()).str();
+  return parseCanonicalRecord(Tiled);
+}
+
+} // namespace mhcjit

@@ -1,0 +1,141 @@
+// mhcjit tests: the autotuner's candidate tile configs (pruning, defaults, order, M rules).
+// Pure generator code: no NVRTC, no GPU.
+#include "mhcjit/Candidates.h"
+#include "mhcjit/TileHeuristic.h"
+
+#include "TestSupport.h"
+#include "doctest/doctest.h"
+
+using namespace mhcjit;
+using namespace mhcjit::test;
+
+namespace {
+
+KernelSpec specOf(Op O, Direction D, int N = 4, int64_t C = 7168, DType T = DType::BF16,
+                  Precision P = Precision::FP32) {
+  KernelSpec S;
+  S.Operation = O;
+  S.Dir = D;
+  S.N = N;
+  S.C = C;
+  S.StreamType = T;
+  S.Prec = P;
+  S.Tile = defaultTileConfig(S);
+  return S;
+}
+
+bool sameTile(const TileConfig &A, const TileConfig &B) {
+  return A.Threads == B.Threads && A.Vec == B.Vec && A.Rows == B.Rows;
+}
+
+std::vector<KernelSpec> everySpec() {
+  std::vector<KernelSpec> Specs;
+  for (Op O : allOps())
+    for (Direction D : {Direction::Forward, Direction::Backward})
+      for (int N : {1, 4, 8})
+        for (int64_t C : {7, 1000, 7168})
+          for (DType T : {DType::BF16, DType::FP32})
+            for (Precision P : {Precision::FP32, Precision::TF32})
+              Specs.push_back(specOf(O, D, N, C, T, P));
+  Specs.push_back(specOf(Op::ReduceRows, Direction::Forward, 4, 1));
+  return Specs;
+}
+
+} // namespace
+
+TEST_CASE("every candidate list starts with the default, is small, unique and valid") {
+  for (const KernelSpec &S : everySpec()) {
+    const std::string Label = specLabel(S) + " " + precisionName(S.Prec).str();
+    CAPTURE(Label);
+    std::vector<TileConfig> List = tileCandidates(S);
+    REQUIRE(!List.empty());
+    CHECK(sameTile(List.front(), defaultTileConfig(S)));
+    CHECK(List.size() <= 12);
+    for (size_t I = 0; I < List.size(); ++I) {
+      KernelSpec T = S;
+      T.Tile = List[I];
+      CHECK(!failureOf(validateSpec(T)).Failed);
+      CHECK(List[I].Threads <= 1024);
+      CHECK(List[I].Vec * dtypeSize(S.StreamType) <= 16);
+      CHECK(projectForwardSharedBytes(T) <= 48 * 1024);
+      for (size_t J = 0; J < I; ++J)
+        CHECK(!sameTile(List[I], List[J]));
+    }
+  }
+}
+
+TEST_CASE("the candidate order is deterministic (it is the tie-break order)") {
+  KernelSpec S = specOf(Op::Aggregate, Direction::Forward);
+  std::vector<TileConfig> A = tileCandidates(S), B = tileCandidates(S);
+  REQUIRE(A.size() == B.size());
+  for (size_t I = 0; I < A.size(); ++I)
+    CHECK(sameTile(A[I], B[I]));
+  // bf16, C = 7168: vec 8 and 4, four thread counts each
+  CHECK(A.size() == 8);
+  CHECK(sameTile(A[1], TileConfig{128, 8, 1}));
+}
+
+TEST_CASE("shared memory excludes the biggest fp32 project tiles at n = 8 but not at n = 4") {
+  auto HasRows64 = [](const KernelSpec &S) {
+    for (const TileConfig &T : tileCandidates(S))
+      if (T.Rows == 64)
+        return true;
+    return false;
+  };
+  KernelSpec N8 = specOf(Op::Project, Direction::Forward, 8);
+  KernelSpec Big = N8;
+  Big.Tile.Rows = 64;
+  CHECK(projectForwardSharedBytes(Big) == 54080);
+  CHECK(!HasRows64(N8));
+  CHECK(HasRows64(specOf(Op::Project, Direction::Forward, 4)));
+}
+
+TEST_CASE("tf32 project candidates give each warp 16 tokens and keep rows <= 64") {
+  KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
+  std::vector<TileConfig> List = tileCandidates(S);
+  CHECK(List.size() == 3); // 4, 2 and 1 warps (8 warps would need 128 rows)
+  for (const TileConfig &T : List)
+    CHECK(T.Rows == 16 * (T.Threads / 32));
+}
+
+TEST_CASE("vec candidates divide C and respect 16-byte accesses") {
+  for (DType T : {DType::BF16, DType::FP16, DType::FP32})
+    for (int64_t C : {7, 12, 1000, 7168}) {
+      KernelSpec S = specOf(Op::Expand, Direction::Forward, 4, C, T);
+      for (const TileConfig &Tile : tileCandidates(S)) {
+        CHECK(C % Tile.Vec == 0);
+        CHECK(Tile.Vec * dtypeSize(T) <= 16);
+      }
+    }
+  CHECK(tileCandidates(specOf(Op::Aggregate, Direction::Forward, 4, 7)).front().Vec == 1);
+}
+
+TEST_CASE("block-per-token backwards never get more threads than a token has chunks") {
+  KernelSpec S = specOf(Op::Aggregate, Direction::Backward, 4, 256); // 32 chunks of 8
+  for (const TileConfig &T : tileCandidates(S))
+    CHECK(T.Threads <= 64); // 32 chunks of vec 8 or 64 of vec 4
+}
+
+TEST_CASE("only tiles that leave every per-token reduction order alone may depend on M") {
+  CHECK(tileMayDependOnM(specOf(Op::Project, Direction::Forward)));
+  CHECK(tileMayDependOnM(specOf(Op::Aggregate, Direction::Forward)));
+  CHECK(tileMayDependOnM(specOf(Op::Sinkhorn, Direction::Backward)));
+  CHECK(!tileMayDependOnM(specOf(Op::Aggregate, Direction::Backward)));
+  CHECK(!tileMayDependOnM(specOf(Op::ExpandCombine, Direction::Backward)));
+  CHECK(!tileMayDependOnM(specOf(Op::Project, Direction::Backward)));
+  CHECK(!tileMayDependOnM(specOf(Op::Head, Direction::Forward)));
+  CHECK(!tileMayDependOnM(specOf(Op::Contract, Direction::Backward)));
+}
+
+TEST_CASE("the untiled record drops the tile and parses back with any tile") {
+  KernelSpec S = specOf(Op::Project, Direction::Forward);
+  KernelSpec Other = S;
+  Other.Tile = TileConfig{128, 1, 16};
+  CHECK(untiledRecord(S) == untiledRecord(Other));
+  CHECK(contains(untiledRecord(S), " threads=0 vec=0 rows=0 "));
+  auto Back = specFromUntiledRecord(untiledRecord(S), Other.Tile);
+  REQUIRE(!failureOf(Back).Failed);
+  CHECK(*Back == Other);
+  auto Bad = specFromUntiledRecord(canonicalRecord(S), Other.Tile);
+  CHECK(contains(failureOf(Bad).Message, "no normalised tile"));
+}
