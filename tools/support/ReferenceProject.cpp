@@ -3,6 +3,8 @@
 #include "Parallel.h"
 #include "Reference.h"
 
+#include <algorithm>
+
 namespace mhcjit {
 
 ProjectOutputs projectForwardRef(const StreamShape &S, const std::vector<float> &X,
@@ -52,13 +54,20 @@ ProjectGrads projectBackwardRef(const StreamShape &S, const std::vector<float> &
   parallelFor(
       S.M,
       [&](int64_t Begin, int64_t End) {
+        // NOTE: t outer and k inner walks phi row by row (cache friendly); every k still sums
+        // its terms in t order, so the result is the same as the k-outer loop.
+        std::vector<double> Sum(K);
         for (int64_t m = Begin; m < End; ++m) {
+          std::fill(Sum.begin(), Sum.end(), 0.0);
+          for (int t = 0; t < N; ++t) {
+            const double D = DH[m * N + t];
+            const float *PhiT = Phi.data() + int64_t(t) * K;
+            for (int64_t k = 0; k < K; ++k)
+              Sum[k] += D * double(PhiT[k]);
+          }
           for (int64_t k = 0; k < K; ++k) {
-            double Sum = 0;
-            for (int t = 0; t < N; ++t)
-              Sum += double(DH[m * N + t]) * double(Phi[int64_t(t) * K + k]);
             int64_t I = m * K + k;
-            G.DX[I] = gammaAt(k) * Sum + double(DMs[m]) * 2.0 * double(X[I]) / double(K) +
+            G.DX[I] = gammaAt(k) * Sum[k] + double(DMs[m]) * 2.0 * double(X[I]) / double(K) +
                       (DxIn ? double((*DxIn)[I]) : 0.0);
           }
         }
@@ -74,18 +83,23 @@ ProjectGrads projectBackwardRef(const StreamShape &S, const std::vector<float> &
   parallelFor(
       K,
       [&](int64_t Begin, int64_t End) {
+        // t outer, k inner (row by row, as above); per element the same order as k outer.
+        std::vector<double> Inner(End - Begin);
         for (int64_t m = 0; m < S.M; ++m) {
-          for (int64_t k = Begin; k < End; ++k) {
-            double Xk = X[m * K + k];
-            double Inner = 0;
-            for (int t = 0; t < N; ++t) {
-              double D = DH[m * N + t];
-              G.DPhi[int64_t(t) * K + k] += D * Xk;
-              Inner += D * double(Phi[int64_t(t) * K + k]);
+          std::fill(Inner.begin(), Inner.end(), 0.0);
+          const float *Xm = X.data() + m * K;
+          for (int t = 0; t < N; ++t) {
+            const double D = DH[m * N + t];
+            double *DPhiT = G.DPhi.data() + int64_t(t) * K;
+            const float *PhiT = Phi.data() + int64_t(t) * K;
+            for (int64_t k = Begin; k < End; ++k) {
+              DPhiT[k] += D * double(Xm[k]);
+              Inner[k - Begin] += D * double(PhiT[k]);
             }
-            if (HasGamma)
-              G.DGamma[k] += Inner * Xk;
           }
+          if (HasGamma)
+            for (int64_t k = Begin; k < End; ++k)
+              G.DGamma[k] += Inner[k - Begin] * double(Xm[k]);
         }
         for (int t = 0; t < N; ++t)
           for (int64_t k = Begin; k < End; ++k)
