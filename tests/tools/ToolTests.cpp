@@ -7,6 +7,7 @@
 #include "mhcjit/mhcjit.hpp"
 
 #include "TestSupport.h"
+#include "ToolRunner.h"
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/Optional.h"
@@ -23,70 +24,10 @@
 #include <string>
 #include <vector>
 
-extern char **environ;
-
 using namespace mhcjit;
 using namespace mhcjit::test;
 
 namespace {
-
-/// A scratch directory, removed with its contents at the end of the test.
-class TempDir {
-public:
-  TempDir() {
-    std::error_code EC = llvm::sys::fs::createUniqueDirectory("mhcjit-tool-test", Path);
-    REQUIRE_MESSAGE(!EC, EC.message());
-  }
-  ~TempDir() { llvm::sys::fs::remove_directories(Path); }
-  std::string path() const { return std::string(Path.str()); }
-  std::string sub(llvm::StringRef Name) const {
-    llvm::SmallString<128> P(Path);
-    llvm::sys::path::append(P, Name);
-    return std::string(P.str());
-  }
-
-private:
-  llvm::SmallString<128> Path;
-};
-
-struct RunResult {
-  int ExitCode = -1;
-  std::string Out, Err;
-};
-
-std::string readWhole(const std::string &Path) {
-  auto Buffer = llvm::MemoryBuffer::getFile(Path);
-  return Buffer ? (*Buffer)->getBuffer().str() : std::string();
-}
-
-/// Runs mhc-jit with Args in a clean environment: every MHCJIT_* variable of ours removed and
-/// MHCJIT_CACHE_DIR set to DefaultCache, so a run without --cache-dir touches no real cache.
-RunResult runTool(const std::vector<std::string> &Args, const std::string &DefaultCache) {
-  TempDir Capture;
-  const std::string OutPath = Capture.sub("stdout"), ErrPath = Capture.sub("stderr");
-  std::vector<std::string> EnvStrings;
-  for (char **E = environ; *E; ++E)
-    if (!llvm::StringRef(*E).startswith("MHCJIT_"))
-      EnvStrings.push_back(*E);
-  EnvStrings.push_back("MHCJIT_CACHE_DIR=" + DefaultCache);
-  std::vector<llvm::StringRef> Env(EnvStrings.begin(), EnvStrings.end());
-
-  std::vector<llvm::StringRef> Argv{MHCJIT_TOOL_PATH};
-  for (const std::string &A : Args)
-    Argv.push_back(A);
-  llvm::Optional<llvm::StringRef> Redirects[] = {llvm::StringRef(""), llvm::StringRef(OutPath),
-                                                 llvm::StringRef(ErrPath)};
-  std::string ErrMsg;
-  bool ExecutionFailed = false;
-  RunResult R;
-  R.ExitCode = llvm::sys::ExecuteAndWait(MHCJIT_TOOL_PATH, Argv, llvm::makeArrayRef(Env), Redirects,
-                                         /*SecondsToWait=*/120, /*MemoryLimit=*/0, &ErrMsg,
-                                         &ExecutionFailed);
-  REQUIRE_MESSAGE(!ExecutionFailed, ErrMsg);
-  R.Out = readWhole(OutPath);
-  R.Err = readWhole(ErrPath);
-  return R;
-}
 
 /// The text after "Prefix" on the first line that starts with it ("" if none).
 std::string lineValue(llvm::StringRef Text, llvm::StringRef Prefix) {

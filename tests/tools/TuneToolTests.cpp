@@ -6,6 +6,7 @@
 #include "mhcjit/TuningDb.h"
 
 #include "TestSupport.h"
+#include "ToolRunner.h"
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -17,58 +18,10 @@
 #include <string>
 #include <vector>
 
-extern char **environ;
-
 using namespace mhcjit;
 using namespace mhcjit::test;
 
 namespace {
-
-struct Scratch {
-  llvm::SmallString<128> Path;
-  Scratch() { REQUIRE(!llvm::sys::fs::createUniqueDirectory("mhcjit-tune-tool", Path)); }
-  ~Scratch() { llvm::sys::fs::remove_directories(Path); }
-  std::string path() const { return std::string(Path.str()); }
-  std::string sub(llvm::StringRef Name) const {
-    llvm::SmallString<128> P(Path);
-    llvm::sys::path::append(P, Name);
-    return std::string(P.str());
-  }
-};
-
-struct ToolRun {
-  int ExitCode = -1;
-  std::string Out, Err;
-};
-
-/// mhc-jit with Args, every MHCJIT_* variable removed and the cache (so the default tuning DB)
-/// in Cache.
-ToolRun tool(const std::vector<std::string> &Args, const std::string &Cache) {
-  Scratch Capture;
-  const std::string OutPath = Capture.sub("out"), ErrPath = Capture.sub("err");
-  std::vector<std::string> EnvStrings;
-  for (char **E = environ; *E; ++E)
-    if (!llvm::StringRef(*E).startswith("MHCJIT_"))
-      EnvStrings.push_back(*E);
-  EnvStrings.push_back("MHCJIT_CACHE_DIR=" + Cache);
-  std::vector<llvm::StringRef> Env(EnvStrings.begin(), EnvStrings.end());
-  std::vector<llvm::StringRef> Argv{MHCJIT_TOOL_PATH};
-  for (const std::string &A : Args)
-    Argv.push_back(A);
-  llvm::Optional<llvm::StringRef> Redirects[] = {llvm::StringRef(""), llvm::StringRef(OutPath),
-                                                 llvm::StringRef(ErrPath)};
-  std::string ErrMsg;
-  ToolRun R;
-  R.ExitCode = llvm::sys::ExecuteAndWait(MHCJIT_TOOL_PATH, Argv, llvm::makeArrayRef(Env), Redirects,
-                                         120, 0, &ErrMsg);
-  auto Read = [](const std::string &P) {
-    auto B = llvm::MemoryBuffer::getFile(P);
-    return B ? (*B)->getBuffer().str() : std::string();
-  };
-  R.Out = Read(OutPath);
-  R.Err = Read(ErrPath);
-  return R;
-}
 
 KernelSpec aggregateFwd(int64_t C) {
   KernelSpec S;
@@ -104,8 +57,8 @@ std::vector<std::string> plus(std::vector<std::string> Args, std::initializer_li
 } // namespace
 
 TEST_CASE("inspect --show config says heuristic without a tuning database") {
-  Scratch Cache;
-  ToolRun R = tool(ShowConfig, Cache.path());
+  TempDir Cache;
+  RunResult R = runTool(ShowConfig, Cache.path());
   CAPTURE(R.Out);
   CAPTURE(R.Err);
   REQUIRE(R.ExitCode == 0);
@@ -114,9 +67,9 @@ TEST_CASE("inspect --show config says heuristic without a tuning database") {
 }
 
 TEST_CASE("inspect --show config names the tuning database entry it would use") {
-  Scratch Cache;
+  TempDir Cache;
   std::string Db = writeFakeDb(Cache.sub("hand/db.json"));
-  ToolRun R = tool(plus(ShowConfig, {"--tuning-db", Db}), Cache.path());
+  RunResult R = runTool(plus(ShowConfig, {"--tuning-db", Db}), Cache.path());
   CAPTURE(R.Out);
   CAPTURE(R.Err);
   REQUIRE(R.ExitCode == 0);
@@ -125,7 +78,7 @@ TEST_CASE("inspect --show config names the tuning database entry it would use") 
   CHECK(contains(R.Out, "Fake GPU | sm=132 | sm_90a"));
   // the default database (<cache>/tuning/v1.json) is read the same way
   writeFakeDb(TuningDb::defaultPath(Cache.path()));
-  ToolRun D = tool(plus(ShowConfig, {"--arch", "sm_80"}), Cache.path());
+  RunResult D = runTool(plus(ShowConfig, {"--arch", "sm_80"}), Cache.path());
   CAPTURE(D.Out);
   if (!contains(D.Out, "device:      no GPU"))
     return; // with a GPU the real device's identity is used, which the fake entries miss
@@ -134,39 +87,39 @@ TEST_CASE("inspect --show config names the tuning database entry it would use") 
 }
 
 TEST_CASE("prewarm --tuning-db compiles exactly the winners of its arch, then finds them cached") {
-  Scratch Cache;
+  TempDir Cache;
   std::string Db = writeFakeDb(Cache.sub("db.json"));
-  ToolRun First = tool({"prewarm", "--tuning-db", Db, "--arch", "sm_90a", "--cache-dir", Cache.sub("kernels")},
+  RunResult First = runTool({"prewarm", "--tuning-db", Db, "--arch", "sm_90a", "--cache-dir", Cache.sub("kernels")},
                        Cache.path());
   CAPTURE(First.Out);
   CAPTURE(First.Err);
   REQUIRE(First.ExitCode == 0);
   CHECK(contains(First.Out, ": 2 kernels, 2 compiled, 0 already cached, 0 failed"));
   CHECK(contains(First.Err, "threads=128 vec=4"));
-  ToolRun Second = tool({"prewarm", "--tuning-db", Db, "--arch", "sm_90a", "--cache-dir", Cache.sub("kernels")},
+  RunResult Second = runTool({"prewarm", "--tuning-db", Db, "--arch", "sm_90a", "--cache-dir", Cache.sub("kernels")},
                         Cache.path());
   CAPTURE(Second.Out);
   CHECK(contains(Second.Out, ": 2 kernels, 0 compiled, 2 already cached, 0 failed"));
-  ToolRun Missing = tool({"prewarm", "--tuning-db", Cache.sub("none.json")}, Cache.path());
+  RunResult Missing = runTool({"prewarm", "--tuning-db", Cache.sub("none.json")}, Cache.path());
   CHECK(Missing.ExitCode != 0);
 }
 
 TEST_CASE("tune --export and --import carry a database to another cache") {
-  Scratch From, To;
+  TempDir From, To;
   writeFakeDb(TuningDb::defaultPath(From.path()));
   std::string File = From.sub("export.json");
-  ToolRun Export = tool({"tune", "--export", File}, From.path());
+  RunResult Export = runTool({"tune", "--export", File}, From.path());
   CAPTURE(Export.Err);
   REQUIRE(Export.ExitCode == 0);
   CHECK(contains(Export.Out, "exported 3 entries"));
-  ToolRun Import = tool({"tune", "--import", File}, To.path());
+  RunResult Import = runTool({"tune", "--import", File}, To.path());
   CAPTURE(Import.Err);
   REQUIRE(Import.ExitCode == 0);
   CHECK(contains(Import.Out, "imported 3 entries"));
   auto Imported = TuningDb::loadStrict(TuningDb::defaultPath(To.path()));
   REQUIRE(!failureOf(Imported).Failed);
   CHECK(Imported->size() == 3);
-  ToolRun Neither = tool({"tune"}, To.path());
+  RunResult Neither = runTool({"tune"}, To.path());
   CHECK(Neither.ExitCode != 0);
   CHECK(contains(Neither.Err, "not implemented yet"));
 }
