@@ -21,11 +21,6 @@ using namespace mhcjit::testing;
 
 namespace {
 
-void publishOrFail(DiskCache &Cache, const CacheEntry &Entry) {
-  llvm::Error E = Cache.publish(Entry);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-}
-
 int64_t now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 /// The keys a cheap scan finds.

@@ -7,6 +7,8 @@
 #include "mhcjit/EmbeddedTemplates.h"
 #include "mhcjit/KernelSpec.h"
 
+#include "mhcjit/DiskCache.h"
+
 #include "doctest/doctest.h"
 
 #include "llvm/ADT/SmallString.h"
@@ -179,6 +181,12 @@ private:
   };
   std::vector<SavedVariable> Saved;
 };
+
+/// Publishes Entry and fails the test with the error's message if that fails.
+inline void publishOrFail(DiskCache &Cache, const CacheEntry &Entry) {
+  llvm::Error E = Cache.publish(Entry);
+  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
+}
 
 } // namespace testing
 } // namespace mhcjit

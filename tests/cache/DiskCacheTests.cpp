@@ -25,12 +25,6 @@ using namespace mhcjit::testing;
 
 namespace {
 
-/// Publishes Entry and fails the test with the error's message if that fails.
-void publishOrFail(DiskCache &Cache, const CacheEntry &Entry) {
-  llvm::Error E = Cache.publish(Entry);
-  REQUIRE_MESSAGE(!E, llvm::toString(std::move(E)));
-}
-
 /// Copies the files of one entry directory into another (created).
 void copyEntryDir(const std::string &From, const std::string &To) {
   REQUIRE(!llvm::sys::fs::create_directories(To));
