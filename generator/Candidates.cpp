@@ -7,13 +7,13 @@
 #include "llvm/ADT/StringRef.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace mhcjit {
 
 namespace {
 
 /// Static shared memory a block may use without opting in (cudaFuncAttributeMaxDynamic...).
-constexpr int64_t MaxStaticShared = 48 * 1024;
 
 /// Vec values to try for a stream op: the widest that divides C, and half of it.
 /// Example: bf16, C = 7168 -> {8, 4}; C = 7 -> {1}.
@@ -39,32 +39,10 @@ bool runnable(const KernelSpec &Spec) {
     llvm::consumeError(std::move(E));
     return false;
   }
-  if (Spec.Operation == Op::Project && Spec.Dir == Direction::Forward) {
-    if (Spec.Prec == Precision::TF32 && Spec.Tile.Rows != 16 * (Spec.Tile.Threads / 32))
-      return false; // a warp computes 16 tokens on tensor cores
-    if (Spec.Prec == Precision::FP32 && Spec.Tile.Rows > Spec.Tile.Threads)
-      return false; // a thread per row sums the squares
-    if (projectForwardSharedBytes(Spec) > MaxStaticShared)
-      return false;
-  }
   return true;
 }
 
 } // namespace
-
-int64_t projectForwardSharedBytes(const KernelSpec &Spec) {
-  if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
-    return 0;
-  const int64_t Mix = int64_t(Spec.N) * Spec.N + 2 * Spec.N;
-  const int64_t Rows = Spec.Tile.Rows;
-  if (Spec.Prec == Precision::TF32) {
-    // xs[Rows][32 + 4] and ps[Tiles * 8][32 + 4] (templates/project.cuh, project_fwd_mma)
-    const int64_t Tiles = (Mix + 7) / 8;
-    return (Rows + Tiles * 8) * (32 + 4) * 4;
-  }
-  // xs, xo [Rows][64 + 1] and ps[Mix][64 + 1] (templates/project.cuh, project_fwd)
-  return (2 * Rows + Mix) * (64 + 1) * 4;
-}
 
 std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
   const TileConfig Default = defaultTileConfig(Spec);
@@ -86,15 +64,12 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
   }
   case Op::Project:
     if (Bwd) {
-      for (int Threads : {128, 256, 512})
+      for (int Threads : {128, 64, 256})
         Add(Threads, Default.Vec, 1);
-    } else if (Spec.Prec == Precision::TF32) {
-      for (int Warps : {4, 2, 1})
-        Add(32 * Warps, Default.Vec, 16 * Warps);
     } else {
-      for (int Threads : {256, 128})
-        for (int Rows : {32, 16, 64, 8})
-          Add(Threads, Default.Vec, Rows);
+      // (threads, tokens per block): 1, 2 or 4 tiles of 16 tokens per warp
+      for (auto [Threads, Rows] : {std::pair{256, 128}, {128, 64}, {128, 128}, {256, 256}, {64, 64}})
+        Add(Threads, Default.Vec, Rows);
     }
     break;
   case Op::Sinkhorn:

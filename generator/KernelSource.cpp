@@ -109,6 +109,7 @@ std::string templateArguments(const KernelSpec &S) {
     OS << ", " << boolText(S.Prec == Precision::TF32) << ", " << boolText(S.HasGamma);
     if (Bwd)
       OS << ", " << boolText(S.AccumulateDx);
+    OS << ", " << S.PointerAlign;
     break;
   case Op::Scale:
   case Op::Sinkhorn:

@@ -125,8 +125,17 @@ llvm::Error validateSpec(const KernelSpec &S) {
                    llvm::Twine(Elem) + " (the element size)");
   if (S.AccumulateDx && S.Dir != Direction::Backward)
     return invalid("accumulate_dx applies to backward kernels only");
-  if (S.Tile.Rows < 1 || S.Tile.Rows > 64)
-    return invalid("rows = " + llvm::Twine(S.Tile.Rows) + " is outside 1..64");
+  if (S.Tile.Rows < 1 || S.Tile.Rows > 256)
+    return invalid("rows = " + llvm::Twine(S.Tile.Rows) + " is outside 1..256");
+  if (S.Operation == Op::Project && S.Dir == Direction::Forward) {
+    // templates/project.cuh: each warp computes 1, 2 or 4 whole tiles of 16 tokens.
+    const int Warps = S.Tile.Threads / 32;
+    const int Tiles = S.Tile.Rows / (16 * Warps);
+    if (S.Tile.Rows % (16 * Warps) != 0 || (Tiles != 1 && Tiles != 2 && Tiles != 4))
+      return invalid("rows = " + llvm::Twine(S.Tile.Rows) + " with threads = " + llvm::Twine(S.Tile.Threads) +
+                     ": project forward needs rows = 16, 32 or 64 tokens per warp times " + llvm::Twine(Warps) +
+                     " warps");
+  }
   if (S.HasGamma && S.Operation != Op::Project)
     return invalid("a norm weight (gamma) applies to project only");
   if (S.HasBias && S.Operation != Op::ExpandCombine)

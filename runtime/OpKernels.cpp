@@ -2,6 +2,8 @@
 #include "mhcjit/TileHeuristic.h"
 #include "mhcjit/mhcjit.hpp"
 
+#include "mhc_args.h"
+
 namespace mhcjit {
 
 namespace {
@@ -10,9 +12,14 @@ bool producesDx(Op O, Direction D) {
   return D == Direction::Backward && O != Op::Expand && O != Op::Scale && O != Op::Sinkhorn;
 }
 
-bool reducesParameters(Op O, Direction D) {
-  return D == Direction::Backward &&
-         (O == Op::Project || O == Op::Scale || O == Op::ExpandCombine || O == Op::Head);
+/// Backwards that reduce parameter gradients, and project forwards that split K, finish with
+/// reduce_rows.
+bool usesReduceRows(const KernelSpec &S) {
+  if (S.Operation == Op::Project && S.Dir == Direction::Forward)
+    return mhc::project_fwd_splits(int64_t(S.N) * S.C) > 1;
+  return S.Dir == Direction::Backward &&
+         (S.Operation == Op::Project || S.Operation == Op::Scale || S.Operation == Op::ExpandCombine ||
+          S.Operation == Op::Head);
 }
 
 } // namespace
@@ -50,7 +57,7 @@ std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec) {
         Specs.push_back(S);
       }
     }
-  if (reducesParameters(Operation, Dir)) {
+  if (usesReduceRows(*Base)) {
     KernelSpec Reduce;
     Reduce.Operation = Op::ReduceRows;
     Reduce.C = 1;

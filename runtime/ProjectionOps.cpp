@@ -13,15 +13,33 @@ namespace mhcjit {
 
 namespace {
 
-/// Token ranges for a K-slice backward: enough blocks to fill the GPU about four times over.
-/// Example: K = 28672 (112 slices of 256), 132 SMs, M = 32768 -> 5 splits of 6554 tokens.
+/// Token ranges of project backward: warps of 64 columns x ranges should fill every SM about
+/// 24 warps deep, and a range keeps at least 256 tokens so that loading phi and writing the
+/// partial rows stay small beside the walk. Example: K = 28672 (112 blocks of 4 warps), 132 SMs,
+/// M = 32768 -> 8 ranges of 4096 tokens.
 struct TokenSplit {
   int64_t Splits, TokensPerSplit;
 };
+TokenSplit projectTokenSplit(int64_t M, int64_t ColumnBlocks, int Warps, int SmCount) {
+  const int64_t Wanted = (int64_t(SmCount) * 24 + ColumnBlocks * Warps - 1) / (ColumnBlocks * Warps);
+  const int64_t Splits = std::max<int64_t>(1, std::min(Wanted, (M + 255) / 256));
+  const int64_t Per = ((M + Splits - 1) / Splits + 7) / 8 * 8;
+  return {(M + Per - 1) / Per, Per};
+}
+
+/// Token ranges for head's K-slice backward: enough blocks to fill the GPU about four times over.
+/// Example: K = 28672 (112 slices of 256), 132 SMs, M = 32768 -> 5 splits of 6554 tokens.
 TokenSplit splitTokens(int64_t M, int64_t Slices, int SmCount) {
   int64_t Splits = std::max<int64_t>(1, std::min<int64_t>(M, (int64_t(SmCount) * 4 + Slices - 1) / Slices));
   int64_t Per = (M + Splits - 1) / Splits;
   return {(M + Per - 1) / Per, Per};
+}
+
+llvm::Error checkGrid(int64_t Blocks, llvm::StringRef What) {
+  if (Blocks > int64_t(0x7fffffff))
+    return makeError(Errc::InvalidArgument, What + " needs " + llvm::Twine(Blocks) +
+                                                " blocks, past the grid limit of 2^31 - 1");
+  return llvm::Error::success();
 }
 
 } // namespace
@@ -36,12 +54,33 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Forward, 16, false, Args.M);
+  auto Spec = callSpec(Config, Op::Project, Direction::Forward, *Align, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = Args.Gamma != nullptr;
-  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M};
-  return launchOver(*Spec, Args.M, Spec->Tile.Rows, &A, Stream);
+  const int64_t K = int64_t(Config.N) * Config.C, Mix = int64_t(Config.N) * Config.N + 2 * Config.N;
+  const int64_t Splits = mhc::project_fwd_splits(K);
+  const int64_t TokenBlocks = (Args.M + Spec->Tile.Rows - 1) / Spec->Tile.Rows;
+  if (llvm::Error E = checkGrid(TokenBlocks * Splits, "project forward"))
+    return E;
+  auto Kernel = loadKernel(*Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  if (Splits == 1) {
+    mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M};
+    return launchKernel(*Kernel, unsigned(TokenBlocks), Spec->Tile.Threads, &A, Stream);
+  }
+  // Several K splits: partial H and ms per split, then summed in split order.
+  auto Part = streamWorkspace(Stream, size_t(Splits) * Args.M * (Mix + 1) * sizeof(float));
+  if (!Part)
+    return Part.takeError();
+  float *MsPart = *Part + Splits * Args.M * Mix;
+  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, *Part, MsPart, Args.M};
+  if (llvm::Error E = launchKernel(*Kernel, unsigned(TokenBlocks * Splits), Spec->Tile.Threads, &A, Stream))
+    return E;
+  if (llvm::Error E = reduceRows(*Part, Splits, Args.M * Mix, Args.M * Mix, Args.H, Stream))
+    return E;
+  return reduceRows(MsPart, Splits, Args.M, Args.M, Args.Ms, Stream);
 }
 
 llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &Args, CUstream Stream) {
@@ -59,23 +98,27 @@ llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Backward, 16, Args.AccumulateDx, Args.M);
+  auto Spec = callSpec(Config, Op::Project, Direction::Backward, *Align, Args.AccumulateDx, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = Args.Gamma != nullptr;
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();
-  const int64_t K = Config.N * Config.C, Mix = int64_t(Config.N) * Config.N + 2 * Config.N;
-  const int64_t Slices = (K + Spec->Tile.Threads - 1) / Spec->Tile.Threads;
-  const TokenSplit Split = splitTokens(Args.M, Slices, Kernel->SmCount);
+  const int64_t K = int64_t(Config.N) * Config.C, Mix = int64_t(Config.N) * Config.N + 2 * Config.N;
+  const int64_t ColumnBlocks = mhc::project_bwd_column_blocks(K, Config.N, Spec->Tile.Threads);
+  // A column block is worth kThreads / 32 warps of 64 columns on tensor cores; on CUDA cores
+  // (n > 4) its threads walk a column each, so it counts the same towards filling the GPU.
+  const TokenSplit Split = projectTokenSplit(Args.M, ColumnBlocks, Spec->Tile.Threads / 32, Kernel->SmCount);
+  if (llvm::Error E = checkGrid(ColumnBlocks * Split.Splits, "project backward"))
+    return E;
   auto Part = streamWorkspace(Stream, size_t(Split.Splits) * (Mix + 1) * K * sizeof(float));
   if (!Part)
     return Part.takeError();
   float *DGammaPart = *Part + Split.Splits * Mix * K;
   mhc::ProjectBwdArgs A{Args.X,  Args.Phi, Args.Gamma, Args.DH, Args.DMs, Args.DX,
                         *Part, DGammaPart, Args.M, Split.TokensPerSplit};
-  if (llvm::Error E = launchKernel(*Kernel, unsigned(Slices * Split.Splits), Spec->Tile.Threads, &A, Stream))
+  if (llvm::Error E = launchKernel(*Kernel, unsigned(ColumnBlocks * Split.Splits), Spec->Tile.Threads, &A, Stream))
     return E;
   if (llvm::Error E = reduceRows(*Part, Split.Splits, Mix * K, Mix * K, Args.DPhi, Stream))
     return E;

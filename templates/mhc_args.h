@@ -2,7 +2,33 @@
 // Plain C++ (no CUDA keywords), so the host fills exactly the layout the kernel reads.
 #pragma once
 
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define MHC_HOST_DEVICE __host__ __device__
+#else
+#define MHC_HOST_DEVICE
+#endif
+
 namespace mhc {
+
+/// project forward splits K into this many column ranges, each summed by its own blocks into
+/// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
+/// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so
+/// 4096 tokens already fill the GPU. Example: K = 28672 -> 9 splits of 3200 columns.
+MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) { return K >= 6144 ? int(K / 3072) : 1; }
+/// Columns per split, a multiple of the kernel's 64-column step.
+MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
+  return ((K + project_fwd_splits(K) - 1) / project_fwd_splits(K) + 63) / 64 * 64;
+}
+/// project backward runs on tensor cores while its registers hold all N mixes without spilling
+/// (N = n^2 + 2n <= 24, n <= 4; ptxas: 176 registers at n = 4 tf32, 254 in the fp32 mode), else on
+/// CUDA cores, a thread per column.
+MHC_HOST_DEVICE constexpr bool project_bwd_on_tensor_cores(int n) { return n * n + 2 * n <= 24; }
+/// project backward's column blocks: a warp owns 64 columns on tensor cores, a thread one column
+/// on CUDA cores.
+MHC_HOST_DEVICE constexpr long long project_bwd_column_blocks(long long K, int n, int Threads) {
+  return project_bwd_on_tensor_cores(n) ? (K + 64 * (Threads / 32) - 1) / (64 * (Threads / 32))
+                                        : (K + Threads - 1) / Threads;
+}
 
 /// aggregate forward: y[m][c] = sum_j pre[m][j] * x[m][j][c].
 struct AggregateFwdArgs {

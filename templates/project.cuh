@@ -1,231 +1,429 @@
 // mhcjit templates: project (SPEC.md section 1): H = x (phi * gamma)^T and ms = mean(x^2) per token;
 // backward dx, and dphi / dgamma as partial sums over token ranges (finished by reduce_rows).
+// Both directions multiply on tensor cores (mma.sync m16n8k8, TF32 operands; the fp32 mode splits
+// every operand into two TF32 parts, 3xTF32), and every thread moves 8 consecutive columns of x
+// with 16-byte accesses where the alignment allows.
 #pragma once
 
-#include "mhc_common.cuh"
+#include "mhc_mma.cuh"
 
 namespace mhc {
 
-/// tf32 forward on tensor cores: mma.sync m16n8k8 (A = 16 tokens x 8 columns of x, B = 8
-/// columns x 8 mixes of phi * gamma, both rounded with cvt.rna.tf32). Each warp owns 16 tokens
-/// and every mix; K is staged in tiles of kKTile columns. Each tile's products start from zero
-/// and are added to Kahan-compensated totals, so a token's H depends only on its own x.
-/// Fragment layout (g = lane / 4, t = lane % 4): a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4],
-/// a3 = A[g+8][t+4]; b0 = B[t][g], b1 = B[t+4][g]; c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t],
-/// c3 = C[g+8][2t+1].
-template <int kN, int kC, typename T, int kThreads, int kRows, bool kHasGamma>
-__device__ __forceinline__ void project_fwd_mma(const ProjectFwdArgs &args) {
+/// Eight consecutive columns c..c+7 of row `row` of a (rows, kK) matrix as fp32; columns past kK
+/// and rows past `rows` read as zero. Full spans use the widest aligned accesses.
+template <typename T, int kK, int kPtrAlign>
+__device__ __forceinline__ void load_cols8(const T *p, i64 row, i64 rows, int c, float (&v)[8]) {
+  if (row < rows && c + 8 <= kK) {
+    load_span<T, 8, kK, kPtrAlign>(p + row * kK + c, v);
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e)
+    v[e] = (row < rows && c + e < kK) ? to_float(p[row * kK + c + e]) : 0.0f;
+}
+
+/// Stores (or, with kAccumulate, adds into fp32) eight consecutive columns of row `row`.
+template <typename T, int kK, int kPtrAlign, bool kAccumulate>
+__device__ __forceinline__ void store_cols8(void *dst, i64 row, int c, const float (&v)[8]) {
+  if constexpr (kAccumulate) {
+    float *p = static_cast<float *>(dst) + row * kK + c;
+    if (c + 8 <= kK) {
+      float old[8], sum[8];
+      load_span<float, 8, kK, kPtrAlign>(p, old);
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        sum[e] = old[e] + v[e];
+      store_span<float, 8, kK, kPtrAlign>(p, sum);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        if (c + e < kK)
+          p[e] += v[e];
+    }
+  } else {
+    T *p = static_cast<T *>(dst) + row * kK + c;
+    if (c + 8 <= kK) {
+      store_span<T, 8, kK, kPtrAlign>(p, v);
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        if (c + e < kK)
+          p[e] = from_float<T>(v[e]);
+    }
+  }
+}
+
+/// Forward. Block b computes kRows tokens over one K split (project_fwd_splits: a function of K
+/// alone, so a token's sums never depend on M); blocks of one split are adjacent, so they share
+/// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix. A step covers
+/// 64 columns: each thread loads columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
+/// each of its 16-token tiles straight into registers, while the block stages the step's
+/// phi * gamma tile, already split into TF32 operands, in shared memory once for all its warps.
+/// The k-step s of an mma maps k = t to column c + 2s and k = t + 4 to column c + 2s + 1, and
+/// phi's fragment uses the same map. Each step's products start from zero and are then added to
+/// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
+/// 64 columns only. With one split the kernel writes H and ms; with several, args.H and args.ms
+/// point at (splits, M, N) and (splits, M) partials.
+template <int kN, int kC, typename T, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
+__global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
   constexpr int kTiles = (kMix + 7) / 8; // n-tiles of 8 mixes (zero-padded)
-  constexpr int kKTile = 32;
   constexpr int kWarps = kThreads / 32;
-  static_assert(kRows == 16 * kWarps, "a warp computes 16 tokens");
-  __shared__ float xs[kRows][kKTile + 4];
-  __shared__ float ps[kTiles * 8][kKTile + 4];
+  constexpr int kMT = kRows / (16 * kWarps);
+  static_assert(kMT >= 1 && kRows == 16 * kMT * kWarps, "a warp computes whole 16-token tiles");
+  constexpr int kSplits = project_fwd_splits(kK);
+  constexpr long long kSplitCols = project_fwd_split_cols(kK);
+  constexpr bool kExactX = sizeof(T) == 2; // bf16 and fp16 values are exact in TF32
+  constexpr int kParts = kTf32 ? 1 : 2;    // TF32 parts of phi kept in shared memory
+  // Row stride 68 words: the float4 reads of a quarter warp (g = 0..1, t = 0..3) hit 8 distinct
+  // 4-bank groups.
+  constexpr int kStride = 68;
+  using XOp = Operand<kTf32, kExactX>;
+  __shared__ __align__(16) unsigned ps[kParts][kTiles * 8][kStride];
+
   const T *x = static_cast<const T *>(args.x);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-  for (i64 row0 = i64(blockIdx.x) * kRows; row0 < args.M; row0 += i64(gridDim.x) * kRows) {
-    Compensated acc[kTiles][4], sq;
-    for (int k0 = 0; k0 < kK; k0 += kKTile) {
-      for (int e = threadIdx.x; e < kRows * kKTile; e += kThreads) {
-        const int r = e / kKTile, kk = e % kKTile;
-        const i64 m = row0 + r;
-        const int k = k0 + kk;
-        xs[r][kk] = (m < args.M && k < kK) ? to_float(x[m * kK + k]) : 0.0f;
+  const i64 token_blocks = (args.M + kRows - 1) / kRows;
+  const int split = int(i64(blockIdx.x) / token_blocks);
+  const i64 row0 = (i64(blockIdx.x) % token_blocks) * kRows + warp * 16 * kMT;
+  const int k_begin = int(split * kSplitCols);
+  const int k_end = int(k_begin + kSplitCols < kK ? k_begin + kSplitCols : kK);
+
+  float acc[kMT][kTiles][4];
+  float sq[kMT][2];
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+    sq[mt][0] = sq[mt][1] = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kTiles; ++nt)
+      acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
+  }
+
+  for (int k0 = k_begin; k0 < k_end; k0 += 64) {
+    // This warp's x first, so its loads are in flight while the block stages phi.
+    float xv[kMT][2][2][8]; // [tile][row g / g+8][column group][column]
+#pragma unroll
+    for (int grp = 0; grp < 2; ++grp)
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          load_cols8<T, kK, kPtrAlign>(x, row0 + mt * 16 + h * 8 + g, args.M, k0 + grp * 32 + t * 8, xv[mt][h][grp]);
+    __syncthreads(); // the previous step's reads of ps are done
+    for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
+      const int row = e / 8, c8 = (e % 8) * 8;
+      float v[8];
+      load_cols8<float, kK, kPtrAlign>(args.phi, row, kMix, k0 + c8, v);
+      if constexpr (kHasGamma) {
+        float gm[8];
+        load_cols8<float, kK, kPtrAlign>(args.gamma, 0, 1, k0 + c8, gm);
+#pragma unroll
+        for (int q = 0; q < 8; ++q)
+          v[q] *= gm[q];
       }
-      for (int e = threadIdx.x; e < kTiles * 8 * kKTile; e += kThreads) {
-        const int n = e / kKTile, kk = e % kKTile;
-        const int k = k0 + kk;
-        float v = 0.0f;
-        if (n < kMix && k < kK) {
-          v = args.phi[i64(n) * kK + k];
-          if constexpr (kHasGamma)
-            v *= args.gamma[k];
-        }
-        ps[n][kk] = v;
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        const Operand<kTf32, false> o(v[q]);
+        ps[0][row][c8 + q] = o.hi;
+        if constexpr (!kTf32)
+          ps[kParts - 1][row][c8 + q] = o.lo;
       }
-      __syncthreads();
-      float c[kTiles][4];
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        float s = 0.0f;
+#pragma unroll
+        for (int grp = 0; grp < 2; ++grp)
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            s = fmaf(xv[mt][h][grp][e], xv[mt][h][grp][e], s);
+        sq[mt][h] += s; // blocked summation: this step's squares first
+      }
+    float step[kMT][kTiles][4];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt)
-        c[nt][0] = c[nt][1] = c[nt][2] = c[nt][3] = 0.0f;
-      const int r = warp * 16 + g;
+        step[mt][nt][0] = step[mt][nt][1] = step[mt][nt][2] = step[mt][nt][3] = 0.0f;
 #pragma unroll
-      for (int kk = 0; kk < kKTile; kk += 8) {
-        const unsigned a0 = __float_as_uint(tf32_round(xs[r][kk + t]));
-        const unsigned a1 = __float_as_uint(tf32_round(xs[r + 8][kk + t]));
-        const unsigned a2 = __float_as_uint(tf32_round(xs[r][kk + t + 4]));
-        const unsigned a3 = __float_as_uint(tf32_round(xs[r + 8][kk + t + 4]));
+    for (int grp = 0; grp < 2; ++grp)
 #pragma unroll
-        for (int nt = 0; nt < kTiles; ++nt) {
-          const unsigned b0 = __float_as_uint(tf32_round(ps[nt * 8 + g][kk + t]));
-          const unsigned b1 = __float_as_uint(tf32_round(ps[nt * 8 + g][kk + t + 4]));
-          asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
-                       "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-                       : "+f"(c[nt][0]), "+f"(c[nt][1]), "+f"(c[nt][2]), "+f"(c[nt][3])
-                       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+      for (int nt = 0; nt < kTiles; ++nt) {
+        // b[part][column]: this thread's eight columns of mix nt * 8 + g
+        unsigned b[kParts][8];
+#pragma unroll
+        for (int part = 0; part < kParts; ++part) {
+          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[part][nt * 8 + g][grp * 32 + t * 8]);
+          const uint4 lo4 = src[0], hi4 = src[1];
+          b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
+          b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
         }
+#pragma unroll
+        for (int s = 0; s < 4; ++s)
+#pragma unroll
+          for (int mt = 0; mt < kMT; ++mt) {
+            const XOp a0(xv[mt][0][grp][2 * s]), a1(xv[mt][1][grp][2 * s]);
+            const XOp a2(xv[mt][0][grp][2 * s + 1]), a3(xv[mt][1][grp][2 * s + 1]);
+            if constexpr (!kTf32) {
+              if constexpr (!kExactX)
+                mma_tf32(step[mt][nt], a0.lo, a1.lo, a2.lo, a3.lo, b[0][2 * s], b[0][2 * s + 1]);
+              mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[kParts - 1][2 * s], b[kParts - 1][2 * s + 1]);
+            }
+            mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[0][2 * s], b[0][2 * s + 1]);
+          }
       }
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt)
 #pragma unroll
         for (int q = 0; q < 4; ++q)
-          acc[nt][q].add(c[nt][q]);
-      if (threadIdx.x < kRows) {
-        float a = 0.0f;
-#pragma unroll 8
-        for (int kk = 0; kk < kKTile; ++kk)
-          a = fmaf(xs[threadIdx.x][kk], xs[threadIdx.x][kk], a);
-        sq.add(a);
-      }
-      __syncthreads();
-    }
+          acc[mt][nt][q] += step[mt][nt][q];
+  }
+
+  float *H = args.H + i64(split) * args.M * kMix;
+  float *ms = args.ms + i64(split) * args.M;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
     for (int nt = 0; nt < kTiles; ++nt)
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const i64 m = row0 + warp * 16 + g + (q >= 2 ? 8 : 0);
+        const i64 m = row0 + mt * 16 + g + (q >= 2 ? 8 : 0);
         const int n = nt * 8 + 2 * t + (q & 1);
         if (m < args.M && n < kMix)
-          args.H[m * kMix + n] = acc[nt][q].sum;
+          H[m * kMix + n] = acc[mt][nt][q];
       }
-    if (threadIdx.x < kRows && row0 + threadIdx.x < args.M)
-      args.ms[row0 + threadIdx.x] = sq.sum / float(kK);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      // The four lanes of a row hold interleaved columns; a fixed butterfly adds them.
+      float s = sq[mt][h];
+      s += __shfl_xor_sync(0xffffffffu, s, 1);
+      s += __shfl_xor_sync(0xffffffffu, s, 2);
+      const i64 m = row0 + mt * 16 + h * 8 + g;
+      if (t == 0 && m < args.M)
+        ms[m] = s / float(kK);
+    }
   }
 }
 
-/// Forward. A block computes kRows tokens at a time: K is walked in tiles of kKTile columns, the
-/// x tile and the (phi * gamma) tile are staged in shared memory, and each thread accumulates
-/// some of the kRows x N outputs over k in order. A token's sums do not depend on M or on the
-/// other tokens of its block (batch invariance). tf32: both operands rounded with cvt.rna.tf32,
-/// products exact in fp32, fp32 sums.
-template <int kN, int kC, typename T, int kThreads, int kRows, bool kTf32, bool kHasGamma>
-__global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
-  if constexpr (kTf32) {
-    project_fwd_mma<kN, kC, T, kThreads, kRows, kHasGamma>(args);
-    return;
-  }
+/// Backward. Each warp owns 64 columns of K and walks one token range (blocks: column block
+/// fastest, then token range). Thread (g, t) holds columns c..c+7 (c = warp's first + 8g) of
+/// tokens m+t and m+t+4 for every 8 tokens m; both products map those registers straight into
+/// mma fragments, with rows of a 16-row tile being the column pairs (c+2p, c+2p+1):
+///   dx^T (64 columns x 8 tokens) = (phi*gamma)^T (64 x N) * dH^T (N x 8 tokens), the token of
+///     n-index j being m + j/2 + 4(j%2), so thread (g, t) gets exactly its own 16 dx values;
+///   S^T (64 columns x N) += x^T (64 x 8 tokens) * dH (8 tokens x N), k = t and t + 4 being the
+///     tokens m+t and m+t+4.
+/// S stays in registers for the whole range; the warp ends by writing its partial
+/// dphi = gamma S and dgamma = sum_t phi S. No atomics.
+template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
+__device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
-  constexpr int kKTile = 64;
-  constexpr int kOut = kRows * kMix;
-  constexpr int kPer = (kOut + kThreads - 1) / kThreads;
-  static_assert(kRows <= kThreads, "a thread per row sums the squares");
-  __shared__ float xs[kRows][kKTile + 1];   // raw x (for ms)
-  __shared__ float xo[kRows][kKTile + 1];   // x as a product operand
-  __shared__ float ps[kMix][kKTile + 1];    // phi * gamma as a product operand
+  constexpr int kTiles = (kMix + 7) / 8; // k-steps of dx, n-tiles of S (zero-padded mixes)
+  constexpr int kWarps = kThreads / 32;
+  constexpr int kColBlocks = (kK + 64 * kWarps - 1) / (64 * kWarps);
+  constexpr bool kExactX = sizeof(T) == 2;
+  using XOp = Operand<kTf32, kExactX>;
+  using FOp = Operand<kTf32, false>;
+  static_assert(kColBlocks == project_bwd_column_blocks(kK, kN, kThreads), "host and device agree");
+
   const T *x = static_cast<const T *>(args.x);
-  for (i64 row0 = i64(blockIdx.x) * kRows; row0 < args.M; row0 += i64(gridDim.x) * kRows) {
-    // NOTE: each tile's dot product starts from zero and is added to the running total with
-    // Kahan compensation: K reaches 65536, and a plain running sum of that many positive
-    // squares (ms) loses about 1e-5 relative accuracy in fp32.
-    Compensated acc[kPer], sq;
-    for (int k0 = 0; k0 < kK; k0 += kKTile) {
-      for (int e = threadIdx.x; e < kRows * kKTile; e += kThreads) {
-        const int r = e / kKTile, kk = e % kKTile;
-        const i64 m = row0 + r;
-        const int k = k0 + kk;
-        const float v = (m < args.M && k < kK) ? to_float(x[m * kK + k]) : 0.0f;
-        xs[r][kk] = v;
-        xo[r][kk] = operand<kTf32>(v);
-      }
-      for (int e = threadIdx.x; e < kMix * kKTile; e += kThreads) {
-        const int t = e / kKTile, kk = e % kKTile;
-        const int k = k0 + kk;
-        float v = 0.0f;
-        if (k < kK) {
-          v = args.phi[i64(t) * kK + k];
-          if constexpr (kHasGamma)
-            v *= args.gamma[k];
-        }
-        ps[t][kk] = operand<kTf32>(v);
-      }
-      __syncthreads();
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+  const int col_block = int(blockIdx.x % kColBlocks);
+  const i64 split = blockIdx.x / kColBlocks;
+  const int c = (col_block * kWarps + warp) * 64 + g * 8;
+  const float two_over_k = 2.0f / float(kK);
+
+  // (phi * gamma)^T fragments for dx, fixed for the whole walk: pa[s][h][e] = phi*gamma at mix
+  // 8s + t + 4h, column c + e.
+  float gm[8];
+  if constexpr (kHasGamma)
+    load_cols8<float, kK, kPtrAlign>(args.gamma, 0, 1, c, gm);
+  else
 #pragma unroll
-      for (int p = 0; p < kPer; ++p) {
-        const int o = threadIdx.x + p * kThreads;
-        if (o < kOut) {
-          const int r = o / kMix, t = o % kMix;
-          float a = 0.0f;
-#pragma unroll 8
-          for (int kk = 0; kk < kKTile; ++kk)
-            a = fmaf(xo[r][kk], ps[t][kk], a);
-          acc[p].add(a);
-        }
-      }
-      if (threadIdx.x < kRows) {
-        float a = 0.0f;
-#pragma unroll 8
-        for (int kk = 0; kk < kKTile; ++kk)
-          a = fmaf(xs[threadIdx.x][kk], xs[threadIdx.x][kk], a);
-        sq.add(a);
-      }
-      __syncthreads();
-    }
+    for (int e = 0; e < 8; ++e)
+      gm[e] = 1.0f;
+  float pa[kTiles][2][8];
 #pragma unroll
-    for (int p = 0; p < kPer; ++p) {
-      const int o = threadIdx.x + p * kThreads;
-      if (o < kOut && row0 + o / kMix < args.M)
-        args.H[(row0 + o / kMix) * kMix + o % kMix] = acc[p].sum;
+  for (int s = 0; s < kTiles; ++s)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      load_cols8<float, kK, kPtrAlign>(args.phi, 8 * s + t + 4 * h, kMix, c, pa[s][h]);
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        pa[s][h][e] *= gm[e];
     }
-    if (threadIdx.x < kRows && row0 + threadIdx.x < args.M)
-      args.ms[row0 + threadIdx.x] = sq.sum / float(kK);
+
+  float S[4][kTiles][4];
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int q = 0; q < kTiles; ++q)
+      S[p][q][0] = S[p][q][1] = S[p][q][2] = S[p][q][3] = 0.0f;
+
+  const i64 m_begin = split * args.tokens_per_split;
+  const i64 m_end = m_begin + args.tokens_per_split < args.M ? m_begin + args.tokens_per_split : args.M;
+  auto dH_at = [&](i64 m, int mix) { return (m < m_end && mix < kMix) ? args.dH[m * kMix + mix] : 0.0f; };
+
+  // Loads of kUnroll 8-token steps are issued before any of them is used (tf32; the fp32 mode
+  // has no registers to spare).
+  constexpr int kUnroll = kTf32 ? 2 : 1;
+  struct Step {
+    float xa[8], xb[8];             // columns c..c+7 of tokens m+t and m+t+4
+    float bx[kTiles][2], bs[kTiles][2]; // dH fragments of the dx and the S products
+    float ca, cb;                   // dms * 2 / K of tokens m+t and m+t+4
+  };
+  auto load_step = [&](i64 m, Step &d) {
+    const i64 ta = m + t, tb = m + t + 4;
+    load_cols8<T, kK, kPtrAlign>(x, ta, m_end, c, d.xa);
+    load_cols8<T, kK, kPtrAlign>(x, tb, m_end, c, d.xb);
+    const i64 tok = m + g / 2 + 4 * (g % 2); // the token of n-index g in the dx product
+#pragma unroll
+    for (int s = 0; s < kTiles; ++s) {
+      d.bx[s][0] = dH_at(tok, 8 * s + t);
+      d.bx[s][1] = dH_at(tok, 8 * s + t + 4);
+      d.bs[s][0] = dH_at(ta, 8 * s + g);
+      d.bs[s][1] = dH_at(tb, 8 * s + g);
+    }
+    d.ca = ta < m_end ? args.dms[ta] * two_over_k : 0.0f;
+    d.cb = tb < m_end ? args.dms[tb] * two_over_k : 0.0f;
+  };
+  auto run_step = [&](i64 m, const Step &d) {
+    const i64 ta = m + t, tb = m + t + 4;
+    float dxa[8], dxb[8];
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int s = 0; s < kTiles; ++s) {
+        const FOp a0(pa[s][0][2 * p]), a1(pa[s][0][2 * p + 1]), a2(pa[s][1][2 * p]), a3(pa[s][1][2 * p + 1]);
+        const FOp b0(d.bx[s][0]), b1(d.bx[s][1]);
+        mma_mode<kTf32, false, false>(acc, a0, a1, a2, a3, b0, b1);
+      }
+      dxa[2 * p] = fmaf(d.ca, d.xa[2 * p], acc[0]);
+      dxb[2 * p] = fmaf(d.cb, d.xb[2 * p], acc[1]);
+      dxa[2 * p + 1] = fmaf(d.ca, d.xa[2 * p + 1], acc[2]);
+      dxb[2 * p + 1] = fmaf(d.cb, d.xb[2 * p + 1], acc[3]);
+    }
+    if (ta < m_end)
+      store_cols8<T, kK, kPtrAlign, kAccumulate>(args.dx, ta, c, dxa);
+    if (tb < m_end)
+      store_cols8<T, kK, kPtrAlign, kAccumulate>(args.dx, tb, c, dxb);
+#pragma unroll
+    for (int p = 0; p < 4; ++p) {
+      const XOp a0(d.xa[2 * p]), a1(d.xa[2 * p + 1]), a2(d.xb[2 * p]), a3(d.xb[2 * p + 1]);
+#pragma unroll
+      for (int q = 0; q < kTiles; ++q) {
+        const FOp b0(d.bs[q][0]), b1(d.bs[q][1]);
+        mma_mode<kTf32, kExactX, false>(S[p][q], a0, a1, a2, a3, b0, b1);
+      }
+    }
+  };
+  for (i64 m = m_begin; m < m_end; m += 8 * kUnroll) {
+    Step d[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      load_step(m + 8 * u, d[u]);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+      run_step(m + 8 * u, d[u]);
   }
+
+  // S[p][q] holds columns c+2p (e = 0, 1) and c+2p+1 (e = 2, 3) at mixes 8q+2t and 8q+2t+1.
+#pragma unroll
+  for (int p = 0; p < 4; ++p)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int col = c + 2 * p + h;
+      float dg = 0.0f;
+#pragma unroll
+      for (int q = 0; q < kTiles; ++q)
+#pragma unroll
+        for (int odd = 0; odd < 2; ++odd) {
+          const int mix = 8 * q + 2 * t + odd;
+          const float v = S[p][q][2 * h + odd];
+          if (col < kK && mix < kMix) {
+            args.dphi_part[(split * kMix + mix) * kK + col] = gm[2 * p + h] * v;
+            if constexpr (kHasGamma)
+              dg = fmaf(args.phi[i64(mix) * kK + col], v, dg);
+          }
+        }
+      if constexpr (kHasGamma) {
+        dg += __shfl_xor_sync(0xffffffffu, dg, 1);
+        dg += __shfl_xor_sync(0xffffffffu, dg, 2);
+        if (t == 0 && col < kK)
+          args.dgamma_part[split * kK + col] = dg;
+      }
+    }
 }
 
-/// Backward. Block b owns columns k of one K slice (a thread per k) and one range of tokens
-/// (blockIdx.x / slices). Walking its tokens it writes dx[m][k] and sums
-/// S[t] = sum_m dH[m][t] x[m][k] in registers; it ends by writing its partial dphi = gamma S and
-/// dgamma = sum_t phi S. No atomics; the token ranges depend on M only through their count.
+/// Backward on CUDA cores for n > 4, whose N mixes do not fit the tensor-core kernel's registers.
+/// Block b owns kThreads columns (a thread per column) and one token range; walking its tokens it
+/// writes dx[m][k] and sums S[t] = sum_m dH[m][t] x[m][k] in registers.
 template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
-__global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+__device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
-  constexpr int kSlices = (kK + kThreads - 1) / kThreads;
-  const int slice = blockIdx.x % kSlices, split = blockIdx.x / kSlices;
-  const int k = slice * kThreads + threadIdx.x;
+  constexpr int kColBlocks = (kK + kThreads - 1) / kThreads;
+  static_assert(kColBlocks == project_bwd_column_blocks(kK, kN, kThreads), "host and device agree");
+  const int k = int(blockIdx.x % kColBlocks) * kThreads + threadIdx.x;
+  const i64 split = blockIdx.x / kColBlocks;
   const bool valid = k < kK;
   const T *x = static_cast<const T *>(args.x);
   float phi[kMix], S[kMix];
   const float g = (kHasGamma && valid) ? args.gamma[k] : 1.0f;
 #pragma unroll
   for (int t = 0; t < kMix; ++t) {
-    phi[t] = valid ? args.phi[i64(t) * kK + k] : 0.0f;
+    phi[t] = valid ? operand<kTf32>(args.phi[i64(t) * kK + k] * g) : 0.0f;
     S[t] = 0.0f;
   }
   const i64 m0 = split * args.tokens_per_split;
   const i64 m1 = m0 + args.tokens_per_split < args.M ? m0 + args.tokens_per_split : args.M;
   for (i64 m = m0; m < m1; ++m) {
     const float xv = valid ? to_float(x[m * kK + k]) : 0.0f;
+    const float xo = operand<kTf32>(xv);
     const float *dH = args.dH + m * kMix;
     float d = 0.0f;
 #pragma unroll
     for (int t = 0; t < kMix; ++t) {
       const float dh = operand<kTf32>(dH[t]);
-      d = fmaf(dh, operand<kTf32>(phi[t]), d);
-      S[t] = fmaf(dh, operand<kTf32>(xv), S[t]);
+      d = fmaf(dh, phi[t], d);
+      S[t] = fmaf(dh, xo, S[t]);
     }
     if (valid) {
-      float dx = g * d + args.dms[m] * 2.0f * xv / float(kK);
-      if constexpr (kAccumulate) {
-        float *out = static_cast<float *>(args.dx) + m * kK + k;
-        *out += dx;
-      } else {
+      const float dx = fmaf(args.dms[m] * 2.0f / float(kK), xv, d);
+      if constexpr (kAccumulate)
+        static_cast<float *>(args.dx)[m * kK + k] += dx;
+      else
         static_cast<T *>(args.dx)[m * kK + k] = from_float<T>(dx);
-      }
     }
   }
   if (valid) {
     float dg = 0.0f;
 #pragma unroll
     for (int t = 0; t < kMix; ++t) {
-      args.dphi_part[(i64(split) * kMix + t) * kK + k] = g * S[t];
-      dg = fmaf(phi[t], S[t], dg);
+      args.dphi_part[(split * kMix + t) * kK + k] = g * S[t];
+      if constexpr (kHasGamma)
+        dg = fmaf(args.phi[i64(t) * kK + k], S[t], dg);
     }
     if constexpr (kHasGamma)
-      args.dgamma_part[i64(split) * kK + k] = dg;
+      args.dgamma_part[split * kK + k] = dg;
   }
+}
+
+template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
+__global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+  if constexpr (project_bwd_on_tensor_cores(kN))
+    project_bwd_mma<kN, kC, T, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
+  else
+    project_bwd_by_column<kN, kC, T, kThreads, kTf32, kHasGamma, kAccumulate>(args);
 }
 
 } // namespace mhc

@@ -57,7 +57,6 @@ TEST_CASE("every candidate list starts with the default, is small, unique and va
       CHECK(!failureOf(validateSpec(T)).Failed);
       CHECK(List[I].Threads <= 1024);
       CHECK(List[I].Vec * dtypeSize(S.StreamType) <= 16);
-      CHECK(projectForwardSharedBytes(T) <= 48 * 1024);
       for (size_t J = 0; J < I; ++J)
         CHECK(!sameTile(List[I], List[J]));
     }
@@ -75,27 +74,21 @@ TEST_CASE("the candidate order is deterministic (it is the tie-break order)") {
   CHECK(sameTile(A[1], TileConfig{128, 8, 1}));
 }
 
-TEST_CASE("shared memory excludes the biggest fp32 project tiles at n = 8 but not at n = 4") {
-  auto HasRows64 = [](const KernelSpec &S) {
-    for (const TileConfig &T : tileCandidates(S))
-      if (T.Rows == 64)
-        return true;
-    return false;
-  };
-  KernelSpec N8 = specOf(Op::Project, Direction::Forward, 8);
-  KernelSpec Big = N8;
-  Big.Tile.Rows = 64;
-  CHECK(projectForwardSharedBytes(Big) == 54080);
-  CHECK(!HasRows64(N8));
-  CHECK(HasRows64(specOf(Op::Project, Direction::Forward, 4)));
-}
-
-TEST_CASE("tf32 project candidates give each warp 16 tokens and keep rows <= 64") {
-  KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
-  std::vector<TileConfig> List = tileCandidates(S);
-  CHECK(List.size() == 3); // 4, 2 and 1 warps (8 warps would need 128 rows)
-  for (const TileConfig &T : List)
-    CHECK(T.Rows == 16 * (T.Threads / 32));
+TEST_CASE("project forward candidates give each warp 1, 2 or 4 whole tiles of 16 tokens") {
+  for (Precision P : {Precision::TF32, Precision::FP32}) {
+    KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, P);
+    std::vector<TileConfig> List = tileCandidates(S);
+    CHECK(List.size() == 5);
+    for (const TileConfig &T : List) {
+      const int Warps = T.Threads / 32;
+      CHECK(T.Rows % (16 * Warps) == 0);
+      const int Tiles = T.Rows / (16 * Warps);
+      CHECK((Tiles == 1 || Tiles == 2 || Tiles == 4));
+    }
+  }
+  KernelSpec Bad = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
+  Bad.Tile = TileConfig{128, 8, 48}; // 12 tokens per warp
+  CHECK(failureOf(validateSpec(Bad)).Failed);
 }
 
 TEST_CASE("vec candidates divide C and respect 16-byte accesses") {
@@ -130,7 +123,7 @@ TEST_CASE("only tiles that leave every per-token reduction order alone may depen
 TEST_CASE("the untiled record drops the tile and parses back with any tile") {
   KernelSpec S = specOf(Op::Project, Direction::Forward);
   KernelSpec Other = S;
-  Other.Tile = TileConfig{128, 1, 16};
+  Other.Tile = TileConfig{64, 1, 32}; // another valid project tile
   CHECK(untiledRecord(S) == untiledRecord(Other));
   CHECK(contains(untiledRecord(S), " threads=0 vec=0 rows=0 "));
   auto Back = specFromUntiledRecord(untiledRecord(S), Other.Tile);

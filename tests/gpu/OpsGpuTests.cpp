@@ -12,15 +12,28 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 namespace mhcjit {
 namespace test {
 
 namespace {
 
-const Op AllOps[] = {Op::Project, Op::Scale,  Op::Sinkhorn, Op::Aggregate,
-                     Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
+/// Every op, or those named in MHCJIT_TEST_OPS (comma-separated op names, e.g. "project,head"),
+/// to rerun the suite for the kernels a change touched.
+std::vector<Op> selectedOps() {
+  const Op Every[] = {Op::Project, Op::Scale,  Op::Sinkhorn, Op::Aggregate,
+                      Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
+  const char *Names = std::getenv("MHCJIT_TEST_OPS");
+  std::vector<Op> Ops;
+  for (Op O : Every)
+    if (!Names || !*Names || (std::string(",") + Names + ",").find("," + opName(O).str() + ",") != std::string::npos)
+      Ops.push_back(O);
+  return Ops;
+}
+const std::vector<Op> AllOps = selectedOps();
 
 MixConfig configFor(ContractKind Contract, DType T, int N, int64_t C, Precision P = Precision::FP32) {
   MixConfig Config;

@@ -33,10 +33,6 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec);
 ///     the K slices of the parameter-gradient partials).
 bool tileMayDependOnM(const KernelSpec &Spec);
 
-/// Static shared memory in bytes of project forward with Spec's tile (0 for other kernels).
-/// Example: n = 8, fp32 path, Rows = 64: (2 * 64 + 80) * 65 * 4 = 54080 (over 48 KiB).
-int64_t projectForwardSharedBytes(const KernelSpec &Spec);
-
 /// canonicalRecord(Spec) with threads, vec and rows normalised to 0: the spec without its tile,
 /// which keys the tuning database.
 std::string untiledRecord(const KernelSpec &Spec);
