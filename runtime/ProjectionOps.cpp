@@ -29,17 +29,19 @@ TokenSplit splitTokens(int64_t M, int64_t Slices, int SmCount) {
 llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Args, CUstream Stream) {
   if (llvm::Error E = checkTokens(Args.M))
     return E;
-  std::vector<PointerArg> Pointers = {{"x", Args.X, dtypeSize(Config.StreamType)},
-                                      {"phi", Args.Phi, 4}, {"H", Args.H, 4}, {"ms", Args.Ms, 4}};
-  if (Args.Gamma)
-    Pointers.push_back({"gamma", Args.Gamma, 4});
-  auto Align = checkPointers(Pointers);
-  if (!Align)
-    return Align.takeError();
   auto Spec = callSpec(Config, Op::Project, Direction::Forward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = Args.Gamma != nullptr;
+  Spec->Params = effectiveParams(*Spec, Config.Params);
+  const int Param = paramBytes(*Spec);
+  std::vector<PointerArg> Pointers = {{"x", Args.X, dtypeSize(Config.StreamType)},
+                                      {"phi", Args.Phi, Param}, {"H", Args.H, 4}, {"ms", Args.Ms, 4}};
+  if (Args.Gamma)
+    Pointers.push_back({"gamma", Args.Gamma, Param});
+  auto Align = checkPointers(Pointers);
+  if (!Align)
+    return Align.takeError();
   mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M};
   return launchOver(*Spec, Args.M, Spec->Tile.Rows, &A, Stream);
 }
@@ -47,22 +49,23 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
 llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &Args, CUstream Stream) {
   if (llvm::Error E = checkTokens(Args.M))
     return E;
-  const int Elem = dtypeSize(Config.StreamType);
-  std::vector<PointerArg> Pointers = {{"x", Args.X, Elem},     {"phi", Args.Phi, 4},
+  auto Spec = callSpec(Config, Op::Project, Direction::Backward, 16, Args.AccumulateDx, Args.M);
+  if (!Spec)
+    return Spec.takeError();
+  Spec->HasGamma = Args.Gamma != nullptr;
+  Spec->Params = effectiveParams(*Spec, Config.Params);
+  const int Elem = dtypeSize(Config.StreamType), Param = paramBytes(*Spec);
+  std::vector<PointerArg> Pointers = {{"x", Args.X, Elem},     {"phi", Args.Phi, Param},
                                       {"dH", Args.DH, 4},      {"dms", Args.DMs, 4},
                                       {"dx", Args.DX, Args.AccumulateDx ? 4 : Elem},
                                       {"dphi", Args.DPhi, 4}};
   if (Args.Gamma || Args.DGamma) {
-    Pointers.push_back({"gamma", Args.Gamma, 4});
+    Pointers.push_back({"gamma", Args.Gamma, Param});
     Pointers.push_back({"dgamma", Args.DGamma, 4});
   }
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Backward, 16, Args.AccumulateDx, Args.M);
-  if (!Spec)
-    return Spec.takeError();
-  Spec->HasGamma = Args.Gamma != nullptr;
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();

@@ -13,7 +13,7 @@ namespace mhc {
 /// Fragment layout (g = lane / 4, t = lane % 4): a0 = A[g][t], a1 = A[g+8][t], a2 = A[g][t+4],
 /// a3 = A[g+8][t+4]; b0 = B[t][g], b1 = B[t+4][g]; c0 = C[g][2t], c1 = C[g][2t+1], c2 = C[g+8][2t],
 /// c3 = C[g+8][2t+1].
-template <int kN, int kC, typename T, int kThreads, int kRows, bool kHasGamma>
+template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kHasGamma>
 __device__ __forceinline__ void project_fwd_mma(const ProjectFwdArgs &args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -39,9 +39,9 @@ __device__ __forceinline__ void project_fwd_mma(const ProjectFwdArgs &args) {
         const int k = k0 + kk;
         float v = 0.0f;
         if (n < kMix && k < kK) {
-          v = args.phi[i64(n) * kK + k];
+          v = load_param<P>(args.phi, i64(n) * kK + k);
           if constexpr (kHasGamma)
-            v *= args.gamma[k];
+            v *= load_param<P>(args.gamma, k);
         }
         ps[n][kk] = v;
       }
@@ -100,10 +100,10 @@ __device__ __forceinline__ void project_fwd_mma(const ProjectFwdArgs &args) {
 /// some of the kRows x N outputs over k in order. A token's sums do not depend on M or on the
 /// other tokens of its block (batch invariance). tf32: both operands rounded with cvt.rna.tf32,
 /// products exact in fp32, fp32 sums.
-template <int kN, int kC, typename T, int kThreads, int kRows, bool kTf32, bool kHasGamma>
+template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma>
 __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   if constexpr (kTf32) {
-    project_fwd_mma<kN, kC, T, kThreads, kRows, kHasGamma>(args);
+    project_fwd_mma<kN, kC, T, P, kThreads, kRows, kHasGamma>(args);
     return;
   }
   constexpr int kK = kN * kC;
@@ -135,9 +135,9 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
         const int k = k0 + kk;
         float v = 0.0f;
         if (k < kK) {
-          v = args.phi[i64(t) * kK + k];
+          v = load_param<P>(args.phi, i64(t) * kK + k);
           if constexpr (kHasGamma)
-            v *= args.gamma[k];
+            v *= load_param<P>(args.gamma, k);
         }
         ps[t][kk] = operand<kTf32>(v);
       }
@@ -178,7 +178,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 /// (blockIdx.x / slices). Walking its tokens it writes dx[m][k] and sums
 /// S[t] = sum_m dH[m][t] x[m][k] in registers; it ends by writing its partial dphi = gamma S and
 /// dgamma = sum_t phi S. No atomics; the token ranges depend on M only through their count.
-template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
+template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
 __global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -188,10 +188,10 @@ __global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ 
   const bool valid = k < kK;
   const T *x = static_cast<const T *>(args.x);
   float phi[kMix], S[kMix];
-  const float g = (kHasGamma && valid) ? args.gamma[k] : 1.0f;
+  const float g = (kHasGamma && valid) ? load_param<P>(args.gamma, k) : 1.0f;
 #pragma unroll
   for (int t = 0; t < kMix; ++t) {
-    phi[t] = valid ? args.phi[i64(t) * kK + k] : 0.0f;
+    phi[t] = valid ? load_param<P>(args.phi, i64(t) * kK + k) : 0.0f;
     S[t] = 0.0f;
   }
   const i64 m0 = split * args.tokens_per_split;
