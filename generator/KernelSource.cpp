@@ -77,10 +77,13 @@ std::string kernelFunction(const KernelSpec &S) {
   return Name;
 }
 
-/// The stream-op arguments shared by aggregate, expand_combine, expand and contract.
-void streamArguments(llvm::raw_ostream &OS, const KernelSpec &S) {
-  OS << S.N << ", " << S.C << ", " << deviceType(S.StreamType) << ", "
-     << deviceLayout(S.StreamLayout) << ", " << S.Tile.Threads << ", " << S.Tile.Vec << ", "
+/// The stream-op arguments shared by aggregate, expand_combine, expand and contract
+/// (expand_combine adds the parameter type of its bias after the stream type).
+void streamArguments(llvm::raw_ostream &OS, const KernelSpec &S, bool WithParamType = false) {
+  OS << S.N << ", " << S.C << ", " << deviceType(S.StreamType) << ", ";
+  if (WithParamType)
+    OS << deviceType(paramDType(S)) << ", ";
+  OS << deviceLayout(S.StreamLayout) << ", " << S.Tile.Threads << ", " << S.Tile.Vec << ", "
      << S.PointerAlign;
 }
 
@@ -97,13 +100,14 @@ std::string templateArguments(const KernelSpec &S) {
       OS << ", " << boolText(S.AccumulateDx);
     break;
   case Op::ExpandCombine:
-    streamArguments(OS, S);
+    streamArguments(OS, S, /*WithParamType=*/true);
     OS << ", " << boolText(S.HasBias);
     if (Bwd)
       OS << ", " << boolText(S.AccumulateDx);
     break;
   case Op::Project:
-    OS << S.N << ", " << S.C << ", " << deviceType(S.StreamType) << ", " << S.Tile.Threads;
+    OS << S.N << ", " << S.C << ", " << deviceType(S.StreamType) << ", "
+       << deviceType(paramDType(S)) << ", " << S.Tile.Threads;
     if (!Bwd)
       OS << ", " << S.Tile.Rows;
     OS << ", " << boolText(S.Prec == Precision::TF32) << ", " << boolText(S.HasGamma);

@@ -58,7 +58,22 @@ llvm::StringRef dtypeName(DType T) {
   return "?";
 }
 llvm::StringRef precisionName(Precision P) { return P == Precision::FP32 ? "fp32" : "tf32"; }
+llvm::StringRef paramTypeName(ParamType P) { return P == ParamType::FP32 ? "fp32" : "stream"; }
 int dtypeSize(DType T) { return T == DType::FP32 ? 4 : 2; }
+
+bool paramsApply(const KernelSpec &S) {
+  const bool ReadsParams =
+      S.Operation == Op::Project || (S.Operation == Op::ExpandCombine && S.HasBias);
+  return ReadsParams && S.StreamType != DType::FP32;
+}
+
+ParamType effectiveParams(const KernelSpec &S, ParamType Requested) {
+  return paramsApply(S) ? Requested : ParamType::FP32;
+}
+
+DType paramDType(const KernelSpec &S) {
+  return S.Params == ParamType::Stream ? S.StreamType : DType::FP32;
+}
 
 llvm::ArrayRef<Op> allOps() {
   static const Op Ops[] = {Op::Project,       Op::Scale,  Op::Sinkhorn, Op::Aggregate,
@@ -85,6 +100,12 @@ llvm::Optional<DType> parseDType(llvm::StringRef Name) {
       .Case("bf16", DType::BF16)
       .Case("fp16", DType::FP16)
       .Case("fp32", DType::FP32)
+      .Default(llvm::None);
+}
+llvm::Optional<ParamType> parseParamType(llvm::StringRef Name) {
+  return llvm::StringSwitch<llvm::Optional<ParamType>>(Name)
+      .Case("fp32", ParamType::FP32)
+      .Case("stream", ParamType::Stream)
       .Default(llvm::None);
 }
 llvm::Optional<Precision> parsePrecision(llvm::StringRef Name) {
@@ -140,6 +161,13 @@ llvm::Error validateSpec(const KernelSpec &S) {
     return invalid("a norm weight (gamma) applies to project only");
   if (S.HasBias && S.Operation != Op::ExpandCombine)
     return invalid("a bias applies to expand_combine only");
+  // NOTE: params=stream where it changes nothing (an fp32 stream, an op without stream-dtype
+  // parameters, expand_combine without bias) would give one kernel two records and two cache
+  // entries; callers resolve the request with effectiveParams().
+  if (S.Params == ParamType::Stream && !paramsApply(S))
+    return invalid("params = stream applies to project and to expand_combine with a bias, with a "
+                   "bf16 or fp16 stream; use params = fp32 for " + opName(S.Operation) + " with " +
+                   dtypeName(S.StreamType) + (S.Operation == Op::ExpandCombine ? " without bias" : ""));
   const int MaxStage = S.Operation == Op::Head && S.Dir == Direction::Backward ? 1 : 0;
   if (S.Stage < 0 || S.Stage > MaxStage)
     return invalid("stage = " + llvm::Twine(S.Stage) + " is outside 0.." + llvm::Twine(MaxStage) +
@@ -163,7 +191,8 @@ std::string canonicalRecord(const KernelSpec &S) {
      << " threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec
      << " rows=" << S.Tile.Rows << " accumulate_dx=" << (S.AccumulateDx ? 1 : 0)
      << " align=" << S.PointerAlign << " gamma=" << (S.HasGamma ? 1 : 0)
-     << " bias=" << (S.HasBias ? 1 : 0) << " stage=" << S.Stage;
+     << " bias=" << (S.HasBias ? 1 : 0) << " params=" << paramTypeName(S.Params)
+     << " stage=" << S.Stage;
   return OS.str();
 }
 
@@ -203,6 +232,10 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   auto RmsV = parseRmsForm(Fields.lookup("rms_form"));
   auto SinkV = parseSinkhorn(Fields.lookup("sinkhorn"));
   auto PrecV = parsePrecision(Fields.lookup("precision"));
+  // NOTE: records written before the parameter type existed (cache manifests, tuning databases)
+  // have no 'params'; their kernels read fp32 parameters.
+  auto ParamsV = Fields.count("params") ? parseParamType(Fields.lookup("params"))
+                                        : llvm::Optional<ParamType>(ParamType::FP32);
   if (!OpV) return Bad("op");
   if (!DirV) return Bad("dir");
   if (!DTypeV) return Bad("dtype");
@@ -211,6 +244,7 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   if (!RmsV) return Bad("rms_form");
   if (!SinkV) return Bad("sinkhorn");
   if (!PrecV) return Bad("precision");
+  if (!ParamsV) return Bad("params");
   S.Operation = *OpV;
   S.Dir = *DirV;
   S.StreamType = *DTypeV;
@@ -220,6 +254,7 @@ llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record) {
   S.Contract.Rms = *RmsV;
   S.Contract.Sinkhorn = *SinkV;
   S.Prec = *PrecV;
+  S.Params = *ParamsV;
   int64_t N, Iters, Threads, Vec, Acc, Align, Rows, Gamma, BiasV, Stage;
   if (!Int("n", N)) return Bad("n");
   if (!Int("C", S.C)) return Bad("C");
@@ -266,7 +301,7 @@ bool operator==(const KernelSpec &A, const KernelSpec &B) {
          A.Tile.Threads == B.Tile.Threads && A.Tile.Vec == B.Tile.Vec &&
          A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
          A.Tile.Rows == B.Tile.Rows && A.HasGamma == B.HasGamma && A.HasBias == B.HasBias &&
-         A.Stage == B.Stage &&
+         A.Params == B.Params && A.Stage == B.Stage &&
          P.Kind == Q.Kind &&
          floatBits(P.RmsEps) == floatBits(Q.RmsEps) && P.Rms == Q.Rms &&
          floatBits(P.PreEps) == floatBits(Q.PreEps) &&
@@ -278,7 +313,7 @@ size_t specHash(const KernelSpec &S) {
   const ContractConstants &K = S.Contract;
   return llvm::hash_combine(S.Operation, S.Dir, S.N, S.C, S.StreamType, S.StreamLayout, S.Prec,
                             S.Tile.Threads, S.Tile.Vec, S.Tile.Rows, S.AccumulateDx,
-                            S.PointerAlign, S.HasGamma, S.HasBias, S.Stage, K.Kind,
+                            S.PointerAlign, S.HasGamma, S.HasBias, S.Params, S.Stage, K.Kind,
                             floatBits(K.RmsEps), K.Rms, floatBits(K.PreEps),
                             floatBits(K.PostMult), K.Sinkhorn, K.SinkhornIters,
                             floatBits(K.SinkhornEps));
@@ -296,6 +331,8 @@ std::string specLabel(const KernelSpec &S) {
     OS << " gamma";
   if (S.HasBias)
     OS << " bias";
+  if (S.Params == ParamType::Stream)
+    OS << " params=" << dtypeName(S.StreamType);
   if (S.Stage)
     OS << " stage=" << S.Stage;
   if (S.AccumulateDx)

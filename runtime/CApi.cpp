@@ -5,6 +5,14 @@
 
 #include <string>
 
+#include <cstddef>
+
+// NOTE: param_dtype was added in the struct's former tail padding; these keep the layout that
+// callers built against the older header rely on (same size, the old fields at the old offsets).
+static_assert(sizeof(void *) != 8 || sizeof(mhcjit_config) == 64, "mhcjit_config changed size");
+static_assert(sizeof(void *) != 8 || offsetof(mhcjit_config, param_dtype) == 60,
+              "param_dtype must stay in the former tail padding");
+
 namespace mhcjit {
 namespace {
 
@@ -64,6 +72,10 @@ llvm::Expected<MixConfig> toMixConfig(const mhcjit_config *C) {
     return makeError(Errc::InvalidArgument, "config.precision = " + llvm::Twine(int(C->precision)) + " is unknown");
   if (C->sinkhorn != MHCJIT_SINKHORN_LOG && C->sinkhorn != MHCJIT_SINKHORN_SOFTMAX_EPS)
     return makeError(Errc::InvalidArgument, "config.sinkhorn = " + llvm::Twine(int(C->sinkhorn)) + " is unknown");
+  if (C->param_dtype != MHCJIT_PARAM_FP32 && C->param_dtype != MHCJIT_PARAM_STREAM)
+    return makeError(Errc::InvalidArgument, "config.param_dtype = " + llvm::Twine(int(C->param_dtype)) +
+                                                " is not MHCJIT_PARAM_FP32 or MHCJIT_PARAM_STREAM");
+  M.Params = C->param_dtype == MHCJIT_PARAM_STREAM ? ParamType::Stream : ParamType::FP32;
   M.Prec = C->precision == MHCJIT_PRECISION_TF32 ? Precision::TF32 : Precision::FP32;
   M.N = C->n;
   M.C = C->c;
@@ -114,6 +126,7 @@ MHCJIT_API mhcjit_status mhcjit_config_init(mhcjit_config *config, mhcjit_contra
   config->sinkhorn = K.Sinkhorn == SinkhornKind::Log ? MHCJIT_SINKHORN_LOG : MHCJIT_SINKHORN_SOFTMAX_EPS;
   config->sinkhorn_iters = K.SinkhornIters;
   config->sinkhorn_eps = K.SinkhornEps;
+  config->param_dtype = MHCJIT_PARAM_FP32;
   LastError.clear();
   return MHCJIT_SUCCESS;
 }
@@ -134,7 +147,7 @@ MHCJIT_API mhcjit_status mhcjit_aggregate_bwd(const mhcjit_config *config, int64
 }
 
 MHCJIT_API mhcjit_status mhcjit_project_fwd(const mhcjit_config *config, int64_t m, const void *x,
-                                            const float *phi, const float *gamma, float *H, float *ms,
+                                            const void *phi, const void *gamma, float *H, float *ms,
                                             void *stream) {
   return run(config, [&](const MixConfig &C) {
     return projectForward(C, {m, x, phi, gamma, H, ms}, static_cast<CUstream>(stream));
@@ -142,7 +155,7 @@ MHCJIT_API mhcjit_status mhcjit_project_fwd(const mhcjit_config *config, int64_t
 }
 
 MHCJIT_API mhcjit_status mhcjit_project_bwd(const mhcjit_config *config, int64_t m, const void *x,
-                                            const float *phi, const float *gamma, const float *dH,
+                                            const void *phi, const void *gamma, const float *dH,
                                             const float *dms, void *dx, float *dphi, float *dgamma,
                                             int accumulate_dx, void *stream) {
   return run(config, [&](const MixConfig &C) {
@@ -185,7 +198,7 @@ MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_
 }
 
 MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
-                                                   const float *bias, const float *post, const void *x,
+                                                   const void *bias, const float *post, const void *x,
                                                    const float *res, void *out, void *stream) {
   return run(config, [&](const MixConfig &C) {
     return expandCombineForward(C, {m, f, bias, post, x, res, out}, static_cast<CUstream>(stream));
@@ -193,7 +206,7 @@ MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, 
 }
 
 MHCJIT_API mhcjit_status mhcjit_expand_combine_bwd(const mhcjit_config *config, int64_t m, const void *dout,
-                                                   const void *f, const float *bias, const float *post,
+                                                   const void *f, const void *bias, const float *post,
                                                    const void *x, const float *res, void *df, float *dbias,
                                                    float *dpost, float *dres, void *dx, int accumulate_dx,
                                                    void *stream) {

@@ -8,6 +8,16 @@
 
 namespace mhcjit {
 
+namespace {
+
+/// Bytes per bias element: the stream dtype's with params = stream, else fp32's (an fp32 stream
+/// has fp32 parameters either way).
+int biasBytes(const MixConfig &Config) {
+  return Config.Params == ParamType::Stream ? dtypeSize(Config.StreamType) : 4;
+}
+
+} // namespace
+
 llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineForwardArgs &Args, CUstream Stream) {
   if (llvm::Error E = checkTokens(Args.M))
     return E;
@@ -15,7 +25,7 @@ llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineFor
   std::vector<PointerArg> Pointers = {{"f", Args.F, Elem}, {"post", Args.Post, 4}, {"x", Args.X, Elem},
                                       {"res", Args.Res, 4}, {"out", Args.Out, Elem}};
   if (Args.Bias)
-    Pointers.push_back({"bias", Args.Bias, 4});
+    Pointers.push_back({"bias", Args.Bias, biasBytes(Config)});
   auto Align = checkPointers(Pointers);
   if (!Align)
     return Align.takeError();
@@ -23,6 +33,7 @@ llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineFor
   if (!Spec)
     return Spec.takeError();
   Spec->HasBias = Args.Bias != nullptr;
+  Spec->Params = effectiveParams(*Spec, Config.Params);
   mhc::ExpandCombineFwdArgs A{Args.F, Args.Bias, Args.Post, Args.X, Args.Res, Args.Out, Args.M};
   const int64_t Chunks = (Spec->C + Spec->Tile.Vec - 1) / Spec->Tile.Vec;
   return launchOver(*Spec, Args.M * Chunks, Spec->Tile.Threads, &A, Stream);
@@ -38,7 +49,7 @@ llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBa
                                       {"dpost", Args.DPost, 4},   {"dres", Args.DRes, 4},
                                       {"dx", Args.DX, Args.AccumulateDx ? 4 : Elem}};
   if (Args.Bias || Args.DBias) {
-    Pointers.push_back({"bias", Args.Bias, 4});
+    Pointers.push_back({"bias", Args.Bias, biasBytes(Config)});
     Pointers.push_back({"dbias", Args.DBias, 4});
   }
   auto Align = checkPointers(Pointers);
@@ -48,6 +59,7 @@ llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBa
   if (!Spec)
     return Spec.takeError();
   Spec->HasBias = Args.Bias != nullptr;
+  Spec->Params = effectiveParams(*Spec, Config.Params);
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();

@@ -76,6 +76,9 @@ llvm::Expected<KernelSpec> specForTokens(const MixConfig &Config, Op Operation, 
   S.Contract = Config.Contract;
   S.Prec = Config.Prec;
   S.Tile = defaultTileConfig(S);
+  // NOTE: resolved on the base spec (no gamma, no bias), which the tuning DB is keyed by; the
+  // ops resolve it again once they know whether the optional inputs are given.
+  S.Params = effectiveParams(S, Config.Params);
   if (llvm::Error E = validateSpec(S))
     return std::move(E);
   // NOTE: checked before the tuning DB is consulted, so a bad config never touches a device.

@@ -28,10 +28,10 @@ llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, 
   auto Base = specFor(Config, Operation, Dir);
   if (!Base)
     return Base.takeError();
-  return kernelVariants(*Base);
+  return kernelVariants(*Base, Config.Params);
 }
 
-std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec) {
+std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec, ParamType Params) {
   const KernelSpec *Base = &BaseSpec;
   const Op Operation = Base->Operation;
   const Direction Dir = Base->Dir;
@@ -54,6 +54,7 @@ std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec) {
         S.HasGamma = Optional && Operation == Op::Project;
         S.HasBias = Optional && Operation == Op::ExpandCombine;
         S.AccumulateDx = Accumulate;
+        S.Params = effectiveParams(S, Base->Params == ParamType::Stream ? ParamType::Stream : Params);
         Specs.push_back(S);
       }
     }

@@ -44,6 +44,25 @@ llvm::Error checkGrid(int64_t Blocks, llvm::StringRef What) {
 
 } // namespace
 
+/// The spec of a project call: gamma and the parameter dtype from the call, and the pointer
+/// alignment of all its tensors (element-wide accesses unless every pointer is 16-byte aligned).
+llvm::Expected<KernelSpec> projectSpec(const MixConfig &Config, Direction Dir, bool AccumulateDx, bool HasGamma,
+                                       int64_t M, std::vector<PointerArg> Pointers) {
+  auto Spec = callSpec(Config, Op::Project, Dir, 16, AccumulateDx, M);
+  if (!Spec)
+    return Spec.takeError();
+  Spec->HasGamma = HasGamma;
+  Spec->Params = effectiveParams(*Spec, Config.Params);
+  for (PointerArg &P : Pointers)
+    if (P.Name == llvm::StringRef("phi") || P.Name == llvm::StringRef("gamma"))
+      P.ElementBytes = paramBytes(*Spec);
+  auto Align = checkPointers(Pointers);
+  if (!Align)
+    return Align.takeError();
+  Spec->PointerAlign = *Align == 16 ? 16 : dtypeSize(Config.StreamType);
+  return Spec;
+}
+
 llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Args, CUstream Stream) {
   if (llvm::Error E = checkTokens(Args.M))
     return E;
@@ -51,13 +70,9 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
                                       {"phi", Args.Phi, 4}, {"H", Args.H, 4}, {"ms", Args.Ms, 4}};
   if (Args.Gamma)
     Pointers.push_back({"gamma", Args.Gamma, 4});
-  auto Align = checkPointers(Pointers);
-  if (!Align)
-    return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Forward, *Align, false, Args.M);
+  auto Spec = projectSpec(Config, Direction::Forward, false, Args.Gamma != nullptr, Args.M, Pointers);
   if (!Spec)
     return Spec.takeError();
-  Spec->HasGamma = Args.Gamma != nullptr;
   const int64_t K = int64_t(Config.N) * Config.C, Mix = int64_t(Config.N) * Config.N + 2 * Config.N;
   const int64_t Splits = mhc::project_fwd_splits(K);
   const int64_t TokenBlocks = (Args.M + Spec->Tile.Rows - 1) / Spec->Tile.Rows;
@@ -95,13 +110,9 @@ llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &
     Pointers.push_back({"gamma", Args.Gamma, 4});
     Pointers.push_back({"dgamma", Args.DGamma, 4});
   }
-  auto Align = checkPointers(Pointers);
-  if (!Align)
-    return Align.takeError();
-  auto Spec = callSpec(Config, Op::Project, Direction::Backward, *Align, Args.AccumulateDx, Args.M);
+  auto Spec = projectSpec(Config, Direction::Backward, Args.AccumulateDx, Args.Gamma != nullptr, Args.M, Pointers);
   if (!Spec)
     return Spec.takeError();
-  Spec->HasGamma = Args.Gamma != nullptr;
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();

@@ -6,25 +6,25 @@
 
 namespace mhc {
 
-/// f[c] + bias[c] for one chunk (bias absent: f alone).
-template <int kC, int kVec, int kPtrAlign, bool kHasBias, typename T>
-__device__ __forceinline__ void load_f_plus_bias(const T *f_row, const float *bias, int c0, int count, float (&fb)[kVec]) {
+/// f[c] + bias[c] for one chunk (bias absent: f alone); bias is stored as P.
+template <int kC, int kVec, int kPtrAlign, bool kHasBias, typename P, typename T>
+__device__ __forceinline__ void load_f_plus_bias(const T *f_row, const void *bias, int c0, int count, float (&fb)[kVec]) {
   load_row<kC, kVec, kPtrAlign>(f_row, c0, count, fb);
   if constexpr (kHasBias) {
     float b[kVec];
-    load_row<kC, kVec, kPtrAlign>(bias, c0, count, b);
+    load_row<kC, kVec, kPtrAlign>(static_cast<const P *>(bias), c0, count, b);
 #pragma unroll
     for (int i = 0; i < kVec; ++i)
       fb[i] += b[i];
   }
 }
 
-template <int kN, int kC, typename T, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias>
+template <int kN, int kC, typename T, typename P, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias>
 __global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_constant__ ExpandCombineFwdArgs args) {
   static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
   for_each_chunk<kC, kVec, kThreads>(args.M, [&](i64 m, int c0, int count) {
     float fb[kVec], xv[kN][kVec], out[kN][kVec];
-    load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
+    load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias, P>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
     load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
     const float *res = args.res + m * kN * kN;
 #pragma unroll
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_cons
 /// Backward. A block walks one token at a time; each thread owns the same column chunks for every
 /// token, so its dbias partial stays in registers and the block writes one partial row of C.
 /// dpost (n) and dres (n*n) are per-token sums over C, finished by a fixed-order block sum.
-template <int kN, int kC, typename T, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias, bool kAccumulate>
+template <int kN, int kC, typename T, typename P, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias, bool kAccumulate>
 __global__ void __launch_bounds__(kThreads) expand_combine_bwd(const __grid_constant__ ExpandCombineBwdArgs args) {
   static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
   constexpr int kChunks = (kC + kVec - 1) / kVec;
@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreads) expand_combine_bwd(const __grid_cons
         float g[kN][kVec], xv[kN][kVec], fb[kVec], df[kVec], dx[kN][kVec];
         load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.dout), m, c0, count, g);
         load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
-        load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
+        load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias, P>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
 #pragma unroll
         for (int i = 0; i < kVec; ++i) {
           df[i] = 0.0f;

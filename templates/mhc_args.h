@@ -55,8 +55,8 @@ namespace mhc {
 /// project forward: H[m][t] = sum_k x[m][k] phi[t][k] gamma[k]; ms[m] = sum_k x[m][k]^2 / K.
 struct ProjectFwdArgs {
   const void *x;       ///< (M, K) stream dtype; k is the layout's flattened index
-  const float *phi;    ///< (N, K)
-  const float *gamma;  ///< (K) or null when the kernel has no norm weight
+  const void *phi;     ///< (N, K) parameter type (fp32 or the stream dtype)
+  const void *gamma;   ///< (K) parameter type, or null when the kernel has no norm weight
   float *H;            ///< (M, N)
   float *ms;           ///< (M)
   long long M;
@@ -65,8 +65,8 @@ struct ProjectFwdArgs {
 /// project backward, blocks own a K slice and a range of tokens.
 struct ProjectBwdArgs {
   const void *x;        ///< (M, K)
-  const float *phi;     ///< (N, K)
-  const float *gamma;   ///< (K) or null
+  const void *phi;      ///< (N, K) parameter type
+  const void *gamma;    ///< (K) parameter type, or null
   const float *dH;      ///< (M, N)
   const float *dms;     ///< (M)
   void *dx;             ///< (M, K): stream dtype, or fp32 added into
@@ -114,7 +114,7 @@ struct SinkhornBwdArgs {
 /// expand_combine forward: x'[j][c] = post[j] (f[c] + bias[c]) + sum_i res[i][j] x[i][c].
 struct ExpandCombineFwdArgs {
   const void *f;      ///< (M, C)
-  const float *bias;  ///< (C) or null
+  const void *bias;   ///< (C) parameter type (fp32 or the stream dtype), or null
   const float *post;  ///< (M, n)
   const void *x;      ///< (M, n, C)
   const float *res;   ///< (M, n, n)
@@ -126,7 +126,7 @@ struct ExpandCombineFwdArgs {
 struct ExpandCombineBwdArgs {
   const void *dout;   ///< (M, n, C) the gradient of x'
   const void *f;      ///< (M, C)
-  const float *bias;  ///< (C) or null
+  const void *bias;   ///< (C) parameter type, or null
   const float *post;  ///< (M, n)
   const void *x;      ///< (M, n, C)
   const float *res;   ///< (M, n, n)

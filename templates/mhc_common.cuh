@@ -23,6 +23,12 @@ __device__ __forceinline__ float to_float(fp16_t v) {
   return f;
 }
 
+/// Element i of a parameter tensor (phi, gamma, bias) stored as P (float, or the stream dtype),
+/// converted to fp32. Example: P = bf16_t, bits 0x3fc0 at p[i] -> 1.5f.
+template <typename P> __device__ __forceinline__ float load_param(const void *p, i64 i) {
+  return to_float(static_cast<const P *>(p)[i]);
+}
+
 template <typename T> __device__ __forceinline__ T from_float(float v);
 template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
 template <> __device__ __forceinline__ bf16_t from_float<bf16_t>(float v) {

@@ -64,7 +64,7 @@ __device__ __forceinline__ void store_cols8(void *dst, i64 row, int c, const flo
 /// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
 /// 64 columns only. With one split the kernel writes H and ms; with several, args.H and args.ms
 /// point at (splits, M, N) and (splits, M) partials.
-template <int kN, int kC, typename T, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
+template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -114,10 +114,10 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
     for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
       const int row = e / 8, c8 = (e % 8) * 8;
       float v[8];
-      load_cols8<float, kK, kPtrAlign>(args.phi, row, kMix, k0 + c8, v);
+      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), row, kMix, k0 + c8, v);
       if constexpr (kHasGamma) {
         float gm[8];
-        load_cols8<float, kK, kPtrAlign>(args.gamma, 0, 1, k0 + c8, gm);
+        load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + c8, gm);
 #pragma unroll
         for (int q = 0; q < 8; ++q)
           v[q] *= gm[q];
@@ -222,7 +222,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 ///     tokens m+t and m+t+4.
 /// S stays in registers for the whole range; the warp ends by writing its partial
 /// dphi = gamma S and dgamma = sum_t phi S. No atomics.
-template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
+template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
 __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -245,7 +245,7 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   // 8s + t + 4h, column c + e.
   float gm[8];
   if constexpr (kHasGamma)
-    load_cols8<float, kK, kPtrAlign>(args.gamma, 0, 1, c, gm);
+    load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, c, gm);
   else
 #pragma unroll
     for (int e = 0; e < 8; ++e)
@@ -255,7 +255,7 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   for (int s = 0; s < kTiles; ++s)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      load_cols8<float, kK, kPtrAlign>(args.phi, 8 * s + t + 4 * h, kMix, c, pa[s][h]);
+      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), 8 * s + t + 4 * h, kMix, c, pa[s][h]);
 #pragma unroll
       for (int e = 0; e < 8; ++e)
         pa[s][h][e] *= gm[e];
@@ -352,7 +352,7 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
           if (col < kK && mix < kMix) {
             args.dphi_part[(split * kMix + mix) * kK + col] = gm[2 * p + h] * v;
             if constexpr (kHasGamma)
-              dg = fmaf(args.phi[i64(mix) * kK + col], v, dg);
+              dg = fmaf(load_param<P>(args.phi, i64(mix) * kK + col), v, dg);
           }
         }
       if constexpr (kHasGamma) {
@@ -367,7 +367,7 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
 /// Backward on CUDA cores for n > 4, whose N mixes do not fit the tensor-core kernel's registers.
 /// Block b owns kThreads columns (a thread per column) and one token range; walking its tokens it
 /// writes dx[m][k] and sums S[t] = sum_m dH[m][t] x[m][k] in registers.
-template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
+template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate>
 __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args) {
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -378,10 +378,10 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
   const bool valid = k < kK;
   const T *x = static_cast<const T *>(args.x);
   float phi[kMix], S[kMix];
-  const float g = (kHasGamma && valid) ? args.gamma[k] : 1.0f;
+  const float g = (kHasGamma && valid) ? load_param<P>(args.gamma, k) : 1.0f;
 #pragma unroll
   for (int t = 0; t < kMix; ++t) {
-    phi[t] = valid ? operand<kTf32>(args.phi[i64(t) * kK + k] * g) : 0.0f;
+    phi[t] = valid ? operand<kTf32>(load_param<P>(args.phi, i64(t) * kK + k) * g) : 0.0f;
     S[t] = 0.0f;
   }
   const i64 m0 = split * args.tokens_per_split;
@@ -411,19 +411,19 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
     for (int t = 0; t < kMix; ++t) {
       args.dphi_part[(split * kMix + t) * kK + k] = g * S[t];
       if constexpr (kHasGamma)
-        dg = fmaf(args.phi[i64(t) * kK + k], S[t], dg);
+        dg = fmaf(load_param<P>(args.phi, i64(t) * kK + k), S[t], dg);
     }
     if constexpr (kHasGamma)
       args.dgamma_part[split * kK + k] = dg;
   }
 }
 
-template <int kN, int kC, typename T, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
+template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
   if constexpr (project_bwd_on_tensor_cores(kN))
-    project_bwd_mma<kN, kC, T, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
+    project_bwd_mma<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
   else
-    project_bwd_by_column<kN, kC, T, kThreads, kTf32, kHasGamma, kAccumulate>(args);
+    project_bwd_by_column<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate>(args);
 }
 
 } // namespace mhc

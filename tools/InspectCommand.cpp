@@ -109,6 +109,12 @@ int runInspect() {
   Spec.HasGamma = GammaOpt;
   Spec.HasBias = BiasOpt;
   Spec.Stage = StageOpt;
+  std::vector<ParamType> Params;
+  if (llvm::Error E = paramTypesOption(/*Single=*/true, Params))
+    return fail(std::move(E));
+  // NOTE: resolved again now that --with-bias is known (the base spec of expand_combine has no
+  // bias, so specFor() gave it fp32 parameters).
+  Spec.Params = effectiveParams(Spec, Params.front());
   std::string Arch = archOption();
   auto Keyed = keyKernel(Spec, Arch);
   if (!Keyed)

@@ -56,8 +56,11 @@ struct Progress {
 };
 
 /// Every kernel the winners of the tuning database at Path for Arch launch (kernelVariants of
-/// each winner), deduplicated, in the database's key order.
+/// each winner, for each --params value), deduplicated, in the database's key order.
 llvm::Expected<std::vector<KernelSpec>> specsFromTuningDb(const std::string &Path, llvm::StringRef Arch) {
+  std::vector<ParamType> Params;
+  if (llvm::Error E = paramTypesOption(/*Single=*/false, Params))
+    return std::move(E);
   auto Db = TuningDb::loadStrict(Path);
   if (!Db)
     return Db.takeError();
@@ -68,9 +71,10 @@ llvm::Expected<std::vector<KernelSpec>> specsFromTuningDb(const std::string &Pat
     auto Base = specFromUntiledRecord(KV.first.Spec, KV.second.Winner);
     if (!Base)
       return Base.takeError();
-    for (const KernelSpec &K : kernelVariants(*Base))
-      if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
-        Specs.push_back(K);
+    for (ParamType P : Params)
+      for (const KernelSpec &K : kernelVariants(*Base, P))
+        if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
+          Specs.push_back(K);
   }
   return Specs;
 }

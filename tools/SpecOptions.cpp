@@ -36,6 +36,8 @@ MHCJIT_SPEC_LIST(DTypeOpt, "dtype", "Stream dtype: bf16, fp16, fp32 (default bf1
 MHCJIT_SPEC_LIST(LayoutOpt, "layout", "Layout: sbcn, sbnc (default: the contract's)");
 MHCJIT_SPEC_LIST(ContractOpt, "contract", "Contract: te, deepseek, megatron (default te)");
 MHCJIT_SPEC_LIST(PrecisionOpt, "precision", "Precision: fp32, tf32 (default fp32)");
+MHCJIT_SPEC_LIST(ParamsOpt, "params", "Parameter dtype of phi, gamma, bias: fp32, stream (default fp32; "
+                                      "stream applies to project and expand_combine with a bf16/fp16 stream)");
 #undef MHCJIT_SPEC_LIST
 
 cl::opt<std::string> ArchOpt("arch", cl::desc("Target GPU architecture (default sm_90a)"),
@@ -78,6 +80,10 @@ llvm::Optional<int64_t> parseInteger(llvm::StringRef S) {
 
 } // namespace
 
+llvm::Error paramTypesOption(bool Single, std::vector<ParamType> &Out) {
+  return collect<ParamType>(ParamsOpt, "params", {"fp32"}, Single, parseParamType, Out);
+}
+
 llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
   std::vector<Op> Ops;
   std::vector<Direction> Dirs;
@@ -86,6 +92,7 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
   std::vector<Layout> Layouts;
   std::vector<ContractKind> Contracts;
   std::vector<Precision> Precisions;
+  std::vector<ParamType> ParamTypes;
   std::vector<std::string> OpValues(OpOpt.begin(), OpOpt.end());
   if (!Single && OpValues.size() == 1 && OpValues[0] == "all") {
     Ops.assign(allOps().begin(), allOps().end());
@@ -109,6 +116,8 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
     return std::move(E);
   if (llvm::Error E = collect<Precision>(PrecisionOpt, "precision", {"fp32"}, Single, parsePrecision, Precisions))
     return std::move(E);
+  if (llvm::Error E = paramTypesOption(Single, ParamTypes))
+    return std::move(E);
 
   std::vector<KernelSpec> Specs;
   for (Op O : Ops)
@@ -117,35 +126,37 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
         for (int64_t C : Cs)
           for (DType T : DTypes)
             for (ContractKind K : Contracts)
-              for (Precision P : Precisions) {
-                std::vector<llvm::Optional<Layout>> LayoutChoices;
-                if (Layouts.empty())
-                  LayoutChoices.push_back(llvm::None);
-                for (Layout L : Layouts)
-                  LayoutChoices.push_back(L);
-                for (const llvm::Optional<Layout> &L : LayoutChoices) {
-                  MixConfig Config;
-                  Config.N = static_cast<int>(std::max<int64_t>(std::min<int64_t>(N, 1 << 20), -1));
-                  Config.C = C;
-                  Config.StreamType = T;
-                  Config.Contract = contractPreset(K);
-                  Config.StreamLayout = L;
-                  Config.Prec = P;
-                  if (Single) {
-                    auto Spec = specFor(Config, O, D);
-                    if (!Spec)
-                      return Spec.takeError();
-                    Specs.push_back(*Spec);
-                    continue;
+              for (Precision P : Precisions)
+                for (ParamType Params : ParamTypes) {
+                  std::vector<llvm::Optional<Layout>> LayoutChoices;
+                  if (Layouts.empty())
+                    LayoutChoices.push_back(llvm::None);
+                  for (Layout L : Layouts)
+                    LayoutChoices.push_back(L);
+                  for (const llvm::Optional<Layout> &L : LayoutChoices) {
+                    MixConfig Config;
+                    Config.N = static_cast<int>(std::max<int64_t>(std::min<int64_t>(N, 1 << 20), -1));
+                    Config.C = C;
+                    Config.StreamType = T;
+                    Config.Contract = contractPreset(K);
+                    Config.StreamLayout = L;
+                    Config.Prec = P;
+                    Config.Params = Params;
+                    if (Single) {
+                      auto Spec = specFor(Config, O, D);
+                      if (!Spec)
+                        return Spec.takeError();
+                      Specs.push_back(*Spec);
+                      continue;
+                    }
+                    auto Kernels = kernelsForCall(Config, O, D);
+                    if (!Kernels)
+                      return Kernels.takeError();
+                    for (const KernelSpec &K : *Kernels)
+                      if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
+                        Specs.push_back(K);
                   }
-                  auto Kernels = kernelsForCall(Config, O, D);
-                  if (!Kernels)
-                    return Kernels.takeError();
-                  for (const KernelSpec &K : *Kernels)
-                    if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
-                      Specs.push_back(K);
                 }
-              }
   return Specs;
 }
 

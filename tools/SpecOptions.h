@@ -19,10 +19,14 @@ extern llvm::cl::SubCommand BenchCommand;
 extern llvm::cl::SubCommand TuneCommand;
 
 /// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
-/// --layout, --contract and --precision, each with the runtime's tile config. Without Single,
+/// --layout, --contract, --precision and --params, each with the runtime's tile config. Without Single,
 /// every kernel each call may launch (kernelsForCall: optional inputs, dx accumulation, helper
 /// kernels), deduplicated. With Single, each option must hold at most one value (inspect).
 llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single);
+
+/// The values of --params (fp32 when absent), appended to Out; with Single at most one.
+/// The spec option loops apply each through effectiveParams (where it has no effect: fp32).
+llvm::Error paramTypesOption(bool Single, std::vector<ParamType> &Out);
 
 /// --arch, or sm_90a when absent.
 std::string archOption();

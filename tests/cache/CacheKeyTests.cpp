@@ -228,6 +228,16 @@ TEST_CASE("every spec field reaches the key: a changed field changes the record 
          S.Operation = Op::ExpandCombine;
          S.HasBias = true;
        }},
+      {"params (project, bf16 stream)", [](KernelSpec &S) {
+         S.Operation = Op::Project;
+         S.Params = ParamType::Stream;
+       }},
+      {"params (expand_combine with bias, fp16 stream)", [](KernelSpec &S) {
+         S.Operation = Op::ExpandCombine;
+         S.StreamType = DType::FP16;
+         S.HasBias = true;
+         S.Params = ParamType::Stream;
+       }},
       {"stage (head backward)", [](KernelSpec &S) {
          S.Operation = Op::Head;
          S.Dir = Direction::Backward;

@@ -73,6 +73,9 @@ void checkSameFields(const KernelSpec &A, const KernelSpec &B) {
   CHECK(A.Tile.Vec == B.Tile.Vec);
   CHECK(A.AccumulateDx == B.AccumulateDx);
   CHECK(A.PointerAlign == B.PointerAlign);
+  CHECK(A.HasGamma == B.HasGamma);
+  CHECK(A.HasBias == B.HasBias);
+  CHECK(A.Params == B.Params);
   CHECK(A.Contract.Kind == B.Contract.Kind);
   CHECK(A.Contract.Rms == B.Contract.Rms);
   CHECK(A.Contract.Sinkhorn == B.Contract.Sinkhorn);
@@ -292,7 +295,7 @@ TEST_CASE("the canonical record of the default spec names every field with hex f
   CHECK(R == "op=aggregate dir=fwd n=4 C=7168 dtype=bf16 layout=sbcn contract=te rms_eps=0x1p-23 "
              "rms_form=inside pre_eps=0x0p+0 post_mult=0x1p+1 sinkhorn=log sinkhorn_iters=20 "
              "sinkhorn_eps=0x0p+0 precision=fp32 threads=256 vec=8 rows=1 accumulate_dx=0 "
-             "align=16 gamma=0 bias=0 stage=0");
+             "align=16 gamma=0 bias=0 params=fp32 stage=0");
   CHECK(R.find('\n') == std::string::npos);
 }
 
@@ -371,7 +374,7 @@ TEST_CASE("the record writes 1e-5, 1.0 and 10 iterations of an overridden contra
 TEST_CASE("a record with extra spaces or fields in another order parses to the same spec") {
   KernelSpec S = backwardSpec();
   std::string Shuffled =
-      "  stage=0 bias=0 gamma=0 align=16 accumulate_dx=0 rows=1 vec=8 threads=256 precision=fp32 sinkhorn_eps=0x0p+0 "
+      "  stage=0 params=fp32 bias=0 gamma=0 align=16 accumulate_dx=0 rows=1 vec=8 threads=256 precision=fp32 sinkhorn_eps=0x0p+0 "
       "sinkhorn_iters=20 sinkhorn=log post_mult=0x1p+1 pre_eps=0x0p+0 rms_form=inside "
       "rms_eps=0x1p-23 contract=te layout=sbcn dtype=bf16 C=7168   n=4 dir=bwd op=aggregate \n";
   auto Parsed = parseCanonicalRecord(Shuffled);
@@ -405,6 +408,8 @@ TEST_CASE("a record missing a field or holding a garbled value is rejected namin
       {Replace("precision=fp32", "precision=fp64"), "'precision'"},
       {Replace("vec=8", "vec=8.0"), "'vec'"},
       {Replace(" align=16", ""), "'align'"},
+      {Replace("params=fp32", "params=bf16"), "'params'"},
+      {Replace("params=fp32", "params="), "'params'"},
       {"", "'op'"},
   };
   for (const Case &C : Cases) {

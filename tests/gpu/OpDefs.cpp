@@ -30,9 +30,11 @@ Draw uniform(float Lo, float Hi) { return [Lo, Hi](Random &R, int64_t) { return 
 /// x ~ N(0, 1) scaled by its token's row scale; Width elements per token.
 Draw rows(int64_t Width) { return [Width](Random &R, int64_t I) { return R.normal() * tokenScale(I / Width); }; }
 
-std::vector<float> f32(const RefTensors &, const HostTensors &H, const std::string &Name) {
+/// A parameter input as the device holds it, in Def's parameter dtype (empty when absent): the
+/// reference reads the same bits the kernel reads.
+ParamTensor param(const OpDef &D, const HostTensors &H, const std::string &Name) {
   auto It = H.find(Name);
-  return It == H.end() ? std::vector<float>() : It->second;
+  return It == H.end() ? ParamTensor() : ParamTensor::rounded(It->second, D.ParamStore);
 }
 
 const std::vector<float> *dxStart(const OpDef &D, const HostTensors &H) {
@@ -54,6 +56,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
   D.Config = Config;
   D.M = M;
   D.Accumulate = Accumulate;
+  D.ParamStore = Config.Params == ParamType::Stream ? Config.StreamType : DType::FP32;
   const int N = Config.N;
   const int64_t C = Config.C, K = N * C, Mix = int64_t(N) * N + 2 * N;
   const StreamShape S{M, N, C, Config.layout()};
@@ -61,34 +64,36 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
   D.Label = std::string(opName(Operation)) + " n=" + std::to_string(N) + " C=" + std::to_string(C) +
             " M=" + std::to_string(M) + " " + dtypeName(Config.StreamType).str() + " " +
             layoutName(Config.layout()).str() + " " + contractName(Consts.Kind).str() + " " +
-            precisionName(Config.Prec).str() + (Optional ? " +optional" : "") +
+            precisionName(Config.Prec).str() +
+            (D.ParamStore != DType::FP32 ? " params=" + dtypeName(D.ParamStore).str() : "") +
+            (Optional ? " +optional" : "") +
             (Accumulate ? " accumulate" : "");
-  const Storage St = Storage::Stream, F = Storage::F32;
+  const Storage St = Storage::Stream, F = Storage::F32, Pm = Storage::Param;
   switch (Operation) {
   case Op::Project:
-    D.Inputs = {{"x", M * K, St, rows(K)}, {"phi", Mix * K, F, normal(1.0f / std::sqrt(float(K)))}};
+    D.Inputs = {{"x", M * K, St, rows(K)}, {"phi", Mix * K, Pm, normal(1.0f / std::sqrt(float(K)))}};
     if (Optional)
-      D.Inputs.push_back({"gamma", K, F, uniform(0.5f, 1.5f)});
+      D.Inputs.push_back({"gamma", K, Pm, uniform(0.5f, 1.5f)});
     D.Outputs = {{"H", M * Mix, F, {}}, {"ms", M, F, {}}};
     D.Differentiable = {"x", "phi"};
     if (Optional)
       D.Differentiable.push_back("gamma");
     D.Forward = [=](const DevicePtrs &P) {
-      return projectForward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "phi"), ptr<float>(P, "gamma"),
+      return projectForward(Config, {M, ptr<void>(P, "x"), ptr<void>(P, "phi"), ptr<void>(P, "gamma"),
                                      ptr<float>(P, "H"), ptr<float>(P, "ms")}, nullptr);
     };
     D.Backward = [=](const DevicePtrs &P) {
-      return projectBackward(Config, {M, ptr<void>(P, "x"), ptr<float>(P, "phi"), ptr<float>(P, "gamma"),
+      return projectBackward(Config, {M, ptr<void>(P, "x"), ptr<void>(P, "phi"), ptr<void>(P, "gamma"),
                                       ptr<float>(P, "dH"), ptr<float>(P, "dms"), ptr<void>(P, "dx"),
                                       ptr<float>(P, "dphi"), ptr<float>(P, "dgamma"), Accumulate}, nullptr);
     };
     D.ForwardRef = [=](const HostTensors &H) {
-      ProjectOutputs O = projectForwardRef(S, H.at("x"), H.at("phi"), f32({}, H, "gamma"));
+      ProjectOutputs O = projectForwardRef(S, H.at("x"), param(D, H, "phi"), param(D, H, "gamma"));
       return RefTensors{{"H", O.H}, {"ms", O.Ms}};
     };
     D.BackwardRef = [=](const HostTensors &H) {
-      ProjectGrads G = projectBackwardRef(S, H.at("dH"), H.at("dms"), H.at("x"), H.at("phi"),
-                                          f32({}, H, "gamma"), dxStart(D, H));
+      ProjectGrads G = projectBackwardRef(S, H.at("dH"), H.at("dms"), H.at("x"), param(D, H, "phi"),
+                                          param(D, H, "gamma"), dxStart(D, H));
       RefTensors R{{"dx", G.DX}, {"dphi", G.DPhi}};
       if (Optional)
         R["dgamma"] = G.DGamma;
@@ -160,7 +165,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
   case Op::ExpandCombine:
     D.Inputs = {{"f", M * C, St, normal(1.0f)}};
     if (Optional)
-      D.Inputs.push_back({"bias", C, F, normal(0.5f)});
+      D.Inputs.push_back({"bias", C, Pm, normal(0.5f)});
     D.Inputs.push_back({"post", M * N, F, uniform(0.0f, 2.0f)});
     D.Inputs.push_back({"x", M * K, St, rows(K)});
     D.Inputs.push_back({"res", M * N * N, F, uniform(0.0f, 1.0f)});
@@ -169,20 +174,20 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     if (Optional)
       D.Differentiable.push_back("bias");
     D.Forward = [=](const DevicePtrs &P) {
-      return expandCombineForward(Config, {M, ptr<void>(P, "f"), ptr<float>(P, "bias"), ptr<float>(P, "post"),
+      return expandCombineForward(Config, {M, ptr<void>(P, "f"), ptr<void>(P, "bias"), ptr<float>(P, "post"),
                                            ptr<void>(P, "x"), ptr<float>(P, "res"), ptr<void>(P, "out")}, nullptr);
     };
     D.Backward = [=](const DevicePtrs &P) {
-      return expandCombineBackward(Config, {M, ptr<void>(P, "dout"), ptr<void>(P, "f"), ptr<float>(P, "bias"),
+      return expandCombineBackward(Config, {M, ptr<void>(P, "dout"), ptr<void>(P, "f"), ptr<void>(P, "bias"),
                                             ptr<float>(P, "post"), ptr<void>(P, "x"), ptr<float>(P, "res"),
                                             ptr<void>(P, "df"), ptr<float>(P, "dbias"), ptr<float>(P, "dpost"),
                                             ptr<float>(P, "dres"), ptr<void>(P, "dx"), Accumulate}, nullptr);
     };
     D.ForwardRef = [=](const HostTensors &H) {
-      return RefTensors{{"out", expandCombineForwardRef(S, H.at("f"), f32({}, H, "bias"), H.at("post"), H.at("x"), H.at("res"))}};
+      return RefTensors{{"out", expandCombineForwardRef(S, H.at("f"), param(D, H, "bias"), H.at("post"), H.at("x"), H.at("res"))}};
     };
     D.BackwardRef = [=](const HostTensors &H) {
-      ExpandCombineGrads G = expandCombineBackwardRef(S, H.at("dout"), H.at("f"), f32({}, H, "bias"), H.at("post"),
+      ExpandCombineGrads G = expandCombineBackwardRef(S, H.at("dout"), H.at("f"), param(D, H, "bias"), H.at("post"),
                                                       H.at("x"), H.at("res"), dxStart(D, H));
       RefTensors R{{"df", G.DF}, {"dpost", G.DPost}, {"dres", G.DRes}, {"dx", G.DX}};
       if (Optional)

@@ -23,15 +23,24 @@ const TensorDef *find(const std::vector<TensorDef> &Defs, const std::string &Nam
   return nullptr;
 }
 
-size_t bytesOf(const TensorDef &T, DType Stream) {
-  return size_t(T.Elements) * (T.Store == Storage::Stream ? dtypeSize(Stream) : 4);
+size_t bytesOf(const OpDef &Def, const TensorDef &T) {
+  return size_t(T.Elements) * dtypeSize(storedType(Def, T.Store));
 }
 
-std::string encode(const TensorDef &T, DType Stream, const std::vector<float> &V) {
-  return encodeStream(V, T.Store == Storage::Stream ? Stream : DType::FP32);
+std::string encode(const OpDef &Def, const TensorDef &T, const std::vector<float> &V) {
+  return encodeStream(V, storedType(Def, T.Store));
 }
 
 } // namespace
+
+DType storedType(const OpDef &Def, Storage Store) {
+  switch (Store) {
+  case Storage::Stream: return Def.Config.StreamType;
+  case Storage::Param: return Def.ParamStore;
+  case Storage::F32: return DType::FP32;
+  }
+  return DType::FP32;
+}
 
 std::vector<TensorDef> directionInputs(const OpDef &Def, Direction Dir) {
   std::vector<TensorDef> In = Def.Inputs;
@@ -47,7 +56,8 @@ std::vector<TensorDef> directionOutputs(const OpDef &Def, Direction Dir) {
   std::vector<TensorDef> Out;
   for (const std::string &Name : Def.Differentiable) {
     const TensorDef *I = find(Def.Inputs, Name);
-    Storage Store = (Def.Accumulate && Name == "x") ? Storage::F32 : I->Store;
+    // parameter gradients are fp32 whatever the parameters are stored in (SPEC.md "Notation")
+    Storage Store = (Def.Accumulate && Name == "x") || I->Store == Storage::Param ? Storage::F32 : I->Store;
     Out.push_back({"d" + Name, I->Elements, Store, [](Random &R, int64_t) { return R.normal(); }});
   }
   return Out;
@@ -73,27 +83,26 @@ HostTensors drawInputs(const OpDef &Def, Direction Dir, uint64_t Seed) {
         },
         1 << 12);
     // the dx start value is an fp32 buffer even though x is a stream tensor
-    bool IsStream = T.Store == Storage::Stream;
-    Host[T.Name] = IsStream ? roundToDType(V, Def.Config.StreamType) : V;
+    const DType Stored = storedType(Def, T.Store);
+    Host[T.Name] = Stored == DType::FP32 ? V : roundToDType(V, Stored);
   }
   return Host;
 }
 
 HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inputs) {
-  const DType Stream = Def.Config.StreamType;
   std::vector<TensorDef> In = directionInputs(Def, Dir), Out = directionOutputs(Def, Dir);
   std::map<std::string, DeviceBuffer> Buffers;
   DevicePtrs Pointers;
   for (const TensorDef &T : In) {
-    Buffers[T.Name] = take(DeviceBuffer::upload(encode(T, Stream, Inputs.at(T.Name))));
+    Buffers[T.Name] = take(DeviceBuffer::upload(encode(Def, T, Inputs.at(T.Name))));
     Pointers[T.Name] = Buffers[T.Name].get();
   }
   for (const TensorDef &T : Out) {
     auto Start = Inputs.find(T.Name);
     if (Start != Inputs.end()) {
-      Buffers[T.Name] = take(DeviceBuffer::upload(encode(T, Stream, Start->second)));
+      Buffers[T.Name] = take(DeviceBuffer::upload(encode(Def, T, Start->second)));
     } else {
-      Buffers[T.Name] = take(DeviceBuffer::allocate(bytesOf(T, Stream)));
+      Buffers[T.Name] = take(DeviceBuffer::allocate(bytesOf(Def, T)));
       ok(Buffers[T.Name].fill(0xff)); // NaN in every dtype: an unwritten element fails
     }
     Pointers[T.Name] = Buffers[T.Name].get();
@@ -102,8 +111,7 @@ HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inpu
   ok(checkCuda(driverApi()->cuCtxSynchronize(), "cuCtxSynchronize after " + Def.Label));
   HostTensors Result;
   for (const TensorDef &T : Out)
-    Result[T.Name] = decodeStream(take(Buffers[T.Name].bytes()),
-                                  T.Store == Storage::Stream ? Stream : DType::FP32);
+    Result[T.Name] = decodeStream(take(Buffers[T.Name].bytes()), storedType(Def, T.Store));
   return Result;
 }
 

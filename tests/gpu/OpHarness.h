@@ -17,8 +17,9 @@ namespace test {
 
 class Random;
 
-/// Where a tensor lives on the device: in the stream dtype, or fp32.
-enum class Storage { Stream, F32 };
+/// Where a tensor lives on the device: in the stream dtype, fp32, or the parameter dtype of the
+/// config (phi, gamma, bias: fp32, or the stream dtype with MixConfig::Params = Stream).
+enum class Storage { Stream, F32, Param };
 
 /// A named tensor of an op and how test values for it are drawn.
 struct TensorDef {
@@ -40,6 +41,7 @@ struct OpDef {
   MixConfig Config;
   int64_t M = 0;
   bool Accumulate = false;
+  DType ParamStore = DType::FP32; ///< the dtype of Storage::Param tensors
   std::vector<TensorDef> Inputs, Outputs;
   std::vector<std::string> Differentiable;
   std::function<llvm::Error(const DevicePtrs &)> Forward, Backward;
@@ -47,7 +49,12 @@ struct OpDef {
 };
 
 /// The op definitions (OpDefs.cpp). Optional: with gamma (project) or bias (expand_combine).
+/// phi, gamma and bias are Storage::Param: in the stream dtype when Config.Params is Stream (and
+/// the stream is bf16 or fp16), and their references read them in that dtype.
 OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate);
+
+/// The dtype a tensor of Store occupies on the device for Def.
+DType storedType(const OpDef &Def, Storage Store);
 
 /// Draws every input of Def (and, with Backward, every upstream gradient and the dx to
 /// accumulate into), rounded to what the device stores.

@@ -311,3 +311,60 @@ TEST_CASE("a whole mHC sublayer forward and backward matches the references in b
 
 } // namespace test
 } // namespace mhcjit
+
+namespace mhcjit {
+namespace test {
+
+TEST_CASE("every op with parameters in the stream dtype matches the reference fed the same rounded parameters") {
+  if (!requireGpu("parameters in the stream dtype"))
+    return;
+  // phi, gamma and bias stored as bf16 / fp16 (SPEC.md "Notation"); the other ops must ignore
+  // the setting. A subset of the main matrix's shapes, both with and without gamma and bias.
+  std::vector<MixConfig> Configs;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (DType T : {DType::BF16, DType::FP16})
+      for (int N : {1, 4, 8})
+        for (int64_t C : {1, 7, 256, 4096})
+          Configs.push_back(configFor(K, T, N, C));
+  for (DType T : {DType::BF16, DType::FP16})
+    for (int64_t C : {7, 4096})
+      Configs.push_back(configFor(ContractKind::TE, T, 4, C, Precision::TF32)); // tensor-core project
+  for (MixConfig &Config : Configs)
+    Config.Params = ParamType::Stream;
+  auto Start = std::chrono::steady_clock::now();
+  prebuild(Configs);
+  std::fprintf(stderr, "prebuilt every kernel in %.1f s\n", seconds(Start));
+  int Case = 0;
+  for (int64_t M : {1, 5, 333})
+    for (const MixConfig &Config : Configs) {
+      auto CaseStart = std::chrono::steady_clock::now();
+      for (Op O : AllOps) {
+        const bool HasParams = O == Op::Project || O == Op::ExpandCombine;
+        for (bool Optional : {false, true}) {
+          if (!HasParams && Optional != (Case % 2 == 0))
+            continue; // ops without parameters: once, alternating as in the main matrix
+          const bool Accumulate = producesDx(O) && (Case + int(Optional)) % 2 == 0;
+          checkOp(O, Config, M, Optional, Accumulate);
+        }
+      }
+      ++Case;
+      std::fprintf(stderr, "  all ops, stream-dtype params, n=%d C=%lld M=%lld %s %s %s: %.2f s\n", Config.N,
+                   (long long)Config.C, (long long)M, dtypeName(Config.StreamType).data(),
+                   contractName(Config.Contract.Kind).data(), precisionName(Config.Prec).data(), seconds(CaseStart));
+    }
+}
+
+TEST_CASE("a whole mHC sublayer with parameters in the stream dtype matches the references") {
+  if (!requireGpu("whole sublayer, stream-dtype parameters"))
+    return;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (DType T : {DType::BF16, DType::FP16}) {
+      MixConfig Config = configFor(K, T, 4, 1000);
+      Config.Params = ParamType::Stream;
+      prebuild({Config});
+      checkSublayer(Config, 257);
+    }
+}
+
+} // namespace test
+} // namespace mhcjit

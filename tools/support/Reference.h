@@ -2,6 +2,8 @@
 // Shared by the GPU tests and `mhc-jit demo`; inputs are the values the GPU sees (already rounded).
 #pragma once
 
+#include "ParamTensor.h"
+
 #include "mhcjit/Contract.h"
 
 #include <cstdint>
@@ -27,7 +29,9 @@ struct StreamShape {
 };
 
 // Conventions of every reference below. Inputs are fp32 vectors holding exactly what the GPU
-// reads; an empty vector stands for an absent optional input (gamma, bias). Ops that need only
+// reads; the parameters phi, gamma and bias are ParamTensors, read in their own dtype (fp32, or
+// the stream dtype; an fp32 vector converts implicitly); an empty one stands for an absent
+// optional input (gamma, bias). Ops that need only
 // M and n (scale, sinkhorn) still take a StreamShape and ignore its C and layout. A non-null
 // DxIn makes the backward add its dx into that fp32 buffer (SPEC.md "Gradient accumulation").
 // Parameter gradients (reductions over M) are summed in token order: the same bits every run.
@@ -50,7 +54,7 @@ struct ProjectOutputs {
   std::vector<double> Ms;
 };
 ProjectOutputs projectForwardRef(const StreamShape &S, const std::vector<float> &X,
-                                 const std::vector<float> &Phi, const std::vector<float> &Gamma);
+                                 const ParamTensor &Phi, const ParamTensor &Gamma);
 
 /// SPEC.md 1, backward: dx (M, K), dphi (N, K) and dgamma (K; empty when gamma is absent).
 struct ProjectGrads {
@@ -60,7 +64,7 @@ struct ProjectGrads {
 };
 ProjectGrads projectBackwardRef(const StreamShape &S, const std::vector<float> &DH,
                                 const std::vector<float> &DMs, const std::vector<float> &X,
-                                const std::vector<float> &Phi, const std::vector<float> &Gamma,
+                                const ParamTensor &Phi, const ParamTensor &Gamma,
                                 const std::vector<float> *DxIn = nullptr);
 
 /// SPEC.md 2, forward: pre (M, n), post (M, n), logits (M, n, n) from H, ms, alpha (3), beta (N),
@@ -111,7 +115,7 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
 /// SPEC.md 5, forward: x'[m][j][c] = post[m][j]*(f[m][c] + bias[c]) + sum_i res[m][i][j]*x[m][i][c]
 /// in x's layout; f (M, C), bias (C or empty), post (M, n), res (M, n, n).
 std::vector<double> expandCombineForwardRef(const StreamShape &S, const std::vector<float> &F,
-                                            const std::vector<float> &Bias,
+                                            const ParamTensor &Bias,
                                             const std::vector<float> &Post,
                                             const std::vector<float> &X,
                                             const std::vector<float> &Res);
@@ -127,7 +131,7 @@ struct ExpandCombineGrads {
 };
 ExpandCombineGrads
 expandCombineBackwardRef(const StreamShape &S, const std::vector<float> &DOut,
-                         const std::vector<float> &F, const std::vector<float> &Bias,
+                         const std::vector<float> &F, const ParamTensor &Bias,
                          const std::vector<float> &Post, const std::vector<float> &X,
                          const std::vector<float> &Res, const std::vector<float> *DxIn = nullptr);
 

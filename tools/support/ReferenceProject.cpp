@@ -8,7 +8,7 @@
 namespace mhcjit {
 
 ProjectOutputs projectForwardRef(const StreamShape &S, const std::vector<float> &X,
-                                 const std::vector<float> &Phi, const std::vector<float> &Gamma) {
+                                 const ParamTensor &Phi, const ParamTensor &Gamma) {
   const int64_t K = S.width();
   const int N = S.mixes();
   const bool HasGamma = !Gamma.empty();
@@ -41,7 +41,7 @@ ProjectOutputs projectForwardRef(const StreamShape &S, const std::vector<float> 
 
 ProjectGrads projectBackwardRef(const StreamShape &S, const std::vector<float> &DH,
                                 const std::vector<float> &DMs, const std::vector<float> &X,
-                                const std::vector<float> &Phi, const std::vector<float> &Gamma,
+                                const ParamTensor &Phi, const ParamTensor &Gamma,
                                 const std::vector<float> *DxIn) {
   const int64_t K = S.width();
   const int N = S.mixes();

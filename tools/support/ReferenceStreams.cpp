@@ -48,7 +48,7 @@ void aggregateBackwardRef(const StreamShape &S, const std::vector<float> &DY,
 }
 
 std::vector<double> expandCombineForwardRef(const StreamShape &S, const std::vector<float> &F,
-                                            const std::vector<float> &Bias,
+                                            const ParamTensor &Bias,
                                             const std::vector<float> &Post,
                                             const std::vector<float> &X,
                                             const std::vector<float> &Res) {
@@ -75,7 +75,7 @@ std::vector<double> expandCombineForwardRef(const StreamShape &S, const std::vec
 
 ExpandCombineGrads
 expandCombineBackwardRef(const StreamShape &S, const std::vector<float> &DOut,
-                         const std::vector<float> &F, const std::vector<float> &Bias,
+                         const std::vector<float> &F, const ParamTensor &Bias,
                          const std::vector<float> &Post, const std::vector<float> &X,
                          const std::vector<float> &Res, const std::vector<float> *DxIn) {
   const int n = S.N;

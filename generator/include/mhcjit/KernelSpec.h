@@ -21,6 +21,10 @@ enum class Direction { Forward, Backward };
 enum class DType { BF16, FP16, FP32 };
 /// Products in the projection: exact fp32, or TF32 on tensor cores.
 enum class Precision { FP32, TF32 };
+/// Element type of the parameter inputs phi, gamma (project) and bias (expand_combine): fp32, or
+/// the stream dtype (SPEC.md "Notation"; converted to fp32 on load). Their gradients are fp32
+/// either way. head's w is fp32 only (SPEC.md 6), so head ignores this.
+enum class ParamType { FP32, Stream };
 
 /// Launch shape of a kernel: chosen by a heuristic or the autotuner, never by M for reductions.
 struct TileConfig {
@@ -47,6 +51,9 @@ struct KernelSpec {
   /// project: the optional norm weight gamma is given; expand_combine: the optional bias.
   bool HasGamma = false;
   bool HasBias = false;
+  /// Element type of phi and gamma (project) or bias (expand_combine). Stream only where it
+  /// changes the kernel (see paramsApply()), so that one kernel has one record.
+  ParamType Params = ParamType::FP32;
   /// Which kernel of a multi-kernel op direction: head backward has 0 (per token), 1 (K slices).
   int Stage = 0;
 };
@@ -67,11 +74,22 @@ std::string canonicalRecord(const KernelSpec &Spec);
 /// Parses canonicalRecord()'s output back into a spec (used to list cache entries).
 llvm::Expected<KernelSpec> parseCanonicalRecord(llvm::StringRef Record);
 
-/// Short human names: "aggregate", "fwd"/"bwd", "bf16"/"fp16"/"fp32", "fp32"/"tf32".
+/// Whether the spec's kernel reads parameters whose dtype can be the stream dtype: project
+/// (phi, gamma) and expand_combine with a bias, with a bf16 or fp16 stream.
+bool paramsApply(const KernelSpec &Spec);
+/// Requested where it applies to Spec (paramsApply), else FP32: the canonical Params of a call
+/// that asks for Requested. Example: expand_combine without bias, or an fp32 stream -> FP32.
+ParamType effectiveParams(const KernelSpec &Spec, ParamType Requested);
+/// The element type the kernel reads phi, gamma or bias in: the stream dtype or fp32.
+DType paramDType(const KernelSpec &Spec);
+
+/// Short human names: "aggregate", "fwd"/"bwd", "bf16"/"fp16"/"fp32", "fp32"/"tf32",
+/// "fp32"/"stream" (parameter type).
 llvm::StringRef opName(Op O);
 llvm::StringRef directionName(Direction D);
 llvm::StringRef dtypeName(DType T);
 llvm::StringRef precisionName(Precision P);
+llvm::StringRef paramTypeName(ParamType P);
 /// Bytes per element of a stream dtype.
 int dtypeSize(DType T);
 
@@ -79,6 +97,7 @@ llvm::Optional<Op> parseOp(llvm::StringRef Name);
 llvm::Optional<Direction> parseDirection(llvm::StringRef Name);
 llvm::Optional<DType> parseDType(llvm::StringRef Name);
 llvm::Optional<Precision> parsePrecision(llvm::StringRef Name);
+llvm::Optional<ParamType> parseParamType(llvm::StringRef Name);
 
 /// Every op, for "--op all".
 llvm::ArrayRef<Op> allOps();

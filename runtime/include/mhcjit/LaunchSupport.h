@@ -15,6 +15,9 @@ struct PointerArg {
   int ElementBytes;
 };
 
+/// Bytes per element of the parameters (phi, gamma, bias) of a call with Spec's parameter type.
+inline int paramBytes(const KernelSpec &Spec) { return dtypeSize(paramDType(Spec)); }
+
 /// M in [1, 2^40] (far above the 16M tokens users run; keeps every index in 64 bits).
 llvm::Error checkTokens(int64_t M);
 

@@ -37,6 +37,12 @@ typedef enum mhcjit_layout {
 typedef enum mhcjit_contract { MHCJIT_CONTRACT_TE = 0, MHCJIT_CONTRACT_DEEPSEEK = 1, MHCJIT_CONTRACT_MEGATRON = 2 } mhcjit_contract;
 typedef enum mhcjit_precision { MHCJIT_PRECISION_FP32 = 0, MHCJIT_PRECISION_TF32 = 1 } mhcjit_precision;
 typedef enum mhcjit_sinkhorn { MHCJIT_SINKHORN_LOG = 0, MHCJIT_SINKHORN_SOFTMAX_EPS = 1 } mhcjit_sinkhorn;
+/** Element type of the parameters phi, gamma (project) and bias (expand_combine). Their gradients
+ * (dphi, dgamma, dbias) are fp32 either way; head's w is always fp32. */
+typedef enum mhcjit_param_dtype {
+  MHCJIT_PARAM_FP32 = 0,  /**< fp32 (the default; the only choice before param_dtype existed) */
+  MHCJIT_PARAM_STREAM = 1 /**< the stream dtype (config.dtype), converted to fp32 on load */
+} mhcjit_param_dtype;
 
 /** What every op is specialised on. Fill it with mhcjit_config_init(), then change fields. */
 typedef struct mhcjit_config {
@@ -55,9 +61,14 @@ typedef struct mhcjit_config {
   mhcjit_sinkhorn sinkhorn;
   int32_t sinkhorn_iters;
   float sinkhorn_eps;
+  /* Added after the first release, in what was the struct's tail padding: sizeof(mhcjit_config)
+   * is unchanged (64 bytes) and 0 means fp32, so callers built against the older header, whose
+   * configs mhcjit_config_init() fills, keep the fp32 behaviour. */
+  mhcjit_param_dtype param_dtype; /**< phi, gamma, bias: MHCJIT_PARAM_FP32 (default) or _STREAM */
 } mhcjit_config;
 
-/** Presets *config for a contract: n = 4, c = 0 (set it), bf16, the contract's layout and constants. */
+/** Presets *config for a contract: n = 4, c = 0 (set it), bf16, the contract's layout and constants,
+ * fp32 parameters. */
 MHCJIT_API mhcjit_status mhcjit_config_init(mhcjit_config *config, mhcjit_contract contract);
 
 /** aggregate forward: y[m][c] = sum_j pre[m][j] * x[m][j][c]. stream: a CUstream (NULL = default). */
@@ -71,13 +82,15 @@ MHCJIT_API mhcjit_status mhcjit_aggregate_bwd(const mhcjit_config *config, int64
                                               int accumulate_dx, void *stream);
 
 /* The other ops (SPEC.md sections 1-6). Pointers are device pointers; "stream dtype" buffers use
- * config->dtype, everything else is fp32. Optional inputs (gamma, bias) may be NULL; their
- * gradients (dgamma, dbias) must then be NULL too. Parameter gradients are written, not added. */
+ * config->dtype; phi, gamma and bias use config->param_dtype (fp32, or the stream dtype: they are
+ * `const void *` so that either can be passed; a `const float *` converts implicitly, as before);
+ * everything else is fp32. Optional inputs (gamma, bias) may be NULL; their gradients (dgamma,
+ * dbias) must then be NULL too. Parameter gradients are fp32 and written, not added. */
 MHCJIT_API mhcjit_status mhcjit_project_fwd(const mhcjit_config *config, int64_t m, const void *x,
-                                            const float *phi, const float *gamma, float *H, float *ms,
+                                            const void *phi, const void *gamma, float *H, float *ms,
                                             void *stream);
 MHCJIT_API mhcjit_status mhcjit_project_bwd(const mhcjit_config *config, int64_t m, const void *x,
-                                            const float *phi, const float *gamma, const float *dH,
+                                            const void *phi, const void *gamma, const float *dH,
                                             const float *dms, void *dx, float *dphi, float *dgamma,
                                             int accumulate_dx, void *stream);
 MHCJIT_API mhcjit_status mhcjit_scale_fwd(const mhcjit_config *config, int64_t m, const float *H,
@@ -93,10 +106,10 @@ MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_
                                              const float *logits, const float *dres, float *dlogits,
                                              void *stream);
 MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
-                                                   const float *bias, const float *post, const void *x,
+                                                   const void *bias, const float *post, const void *x,
                                                    const float *res, void *out, void *stream);
 MHCJIT_API mhcjit_status mhcjit_expand_combine_bwd(const mhcjit_config *config, int64_t m, const void *dout,
-                                                   const void *f, const float *bias, const float *post,
+                                                   const void *f, const void *bias, const float *post,
                                                    const void *x, const float *res, void *df, float *dbias,
                                                    float *dpost, float *dres, void *dx, int accumulate_dx,
                                                    void *stream);

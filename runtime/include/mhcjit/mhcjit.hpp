@@ -22,6 +22,10 @@ struct MixConfig {
   ContractConstants Contract = contractPreset(ContractKind::TE);
   llvm::Optional<Layout> StreamLayout; ///< default: the contract's layout
   Precision Prec = Precision::FP32;    ///< projection products: exact fp32 or tf32
+  /// Element type of the parameters phi, gamma (project) and bias (expand_combine): fp32, or
+  /// the stream dtype (converted to fp32 on load). Their gradients dphi, dgamma and dbias are
+  /// fp32 either way. head's w is fp32 only (SPEC.md 6) and ignores this.
+  ParamType Params = ParamType::FP32;
 
   Layout layout() const { return StreamLayout ? *StreamLayout : Contract.DefaultLayout; }
 };
@@ -49,21 +53,21 @@ struct AggregateBackwardArgs {
 struct ProjectForwardArgs {
   int64_t M = 0;
   const void *X = nullptr;       ///< (M, n*C) stream dtype; column k is the layout's flattened index
-  const float *Phi = nullptr;    ///< (N, n*C), N = n*n + 2n
-  const float *Gamma = nullptr;  ///< (n*C) norm weight, or null for none
+  const void *Phi = nullptr;     ///< (N, n*C), N = n*n + 2n; config.Params' dtype
+  const void *Gamma = nullptr;   ///< (n*C) norm weight in config.Params' dtype, or null for none
   float *H = nullptr;            ///< (M, N)
   float *Ms = nullptr;           ///< (M)
 };
 struct ProjectBackwardArgs {
   int64_t M = 0;
   const void *X = nullptr;
-  const float *Phi = nullptr;
-  const float *Gamma = nullptr;  ///< null when the forward had none
+  const void *Phi = nullptr;     ///< config.Params' dtype
+  const void *Gamma = nullptr;   ///< config.Params' dtype; null when the forward had none
   const float *DH = nullptr;     ///< (M, N)
   const float *DMs = nullptr;    ///< (M)
   void *DX = nullptr;            ///< (M, n*C): stream dtype, or fp32 added into
-  float *DPhi = nullptr;         ///< (N, n*C), written
-  float *DGamma = nullptr;       ///< (n*C), written; required when Gamma is given
+  float *DPhi = nullptr;         ///< (N, n*C), written (fp32 whatever config.Params is)
+  float *DGamma = nullptr;       ///< (n*C), written (fp32); required when Gamma is given
   bool AccumulateDx = false;
 };
 
@@ -100,7 +104,7 @@ struct SinkhornBackwardArgs {
 struct ExpandCombineForwardArgs {
   int64_t M = 0;
   const void *F = nullptr;       ///< (M, C) stream dtype
-  const float *Bias = nullptr;   ///< (C), or null for none
+  const void *Bias = nullptr;    ///< (C) in config.Params' dtype, or null for none
   const float *Post = nullptr;   ///< (M, n)
   const void *X = nullptr;       ///< (M, n, C)
   const float *Res = nullptr;    ///< (M, n, n)
@@ -109,11 +113,12 @@ struct ExpandCombineForwardArgs {
 struct ExpandCombineBackwardArgs {
   int64_t M = 0;
   const void *DOut = nullptr, *F = nullptr;
-  const float *Bias = nullptr, *Post = nullptr;
+  const void *Bias = nullptr;   ///< config.Params' dtype, or null
+  const float *Post = nullptr;
   const void *X = nullptr;
   const float *Res = nullptr;
   void *DF = nullptr;        ///< (M, C) stream dtype
-  float *DBias = nullptr;    ///< (C), written; required when Bias is given
+  float *DBias = nullptr;    ///< (C), written (fp32); required when Bias is given
   float *DPost = nullptr;    ///< (M, n)
   float *DRes = nullptr;     ///< (M, n, n)
   void *DX = nullptr;        ///< (M, n, C): stream dtype, or fp32 added into
@@ -200,7 +205,10 @@ llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, 
 
 /// kernelsForCall() of a given base spec (as specFor() makes it, with any tile): the kernels a
 /// call launches with that tile (`mhc-jit prewarm --tuning-db` compiles these per DB winner).
-std::vector<KernelSpec> kernelVariants(const KernelSpec &Base);
+/// Params is the call's parameter type, given to the variants it applies to (effectiveParams;
+/// e.g. expand_combine's bias variant, whose base spec has no bias and so fp32 parameters); a
+/// base spec with stream-dtype parameters (project) keeps them whatever Params says.
+std::vector<KernelSpec> kernelVariants(const KernelSpec &Base, ParamType Params = ParamType::FP32);
 
 /// The spec a call would use for Op/Dir with this config (16-byte pointer alignment; the tile
 /// from the tuning DB's any-M entry for the current device when there is one, else from the
