@@ -128,7 +128,7 @@ TEST_CASE("MHCJIT_AUTOTUNE tunes on first use on its own buffers, stores the win
   Autotune.TuningDbPath = std::string(DbPath.str());
   setRuntimeOptions(Autotune);
   MixConfig Config; // a C no other test uses, so no earlier launch memoized its tile
-  Config.C = 2560;
+  Config.C = 2304;
   for (Op O : {Op::Aggregate, Op::ExpandCombine})
     for (Direction D : {Direction::Forward, Direction::Backward}) {
       KernelSpec Base = take(specFor(Config, O, D));
