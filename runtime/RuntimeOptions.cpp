@@ -59,6 +59,7 @@ RuntimeOptions RuntimeOptions::fromEnvironment() {
     O.ArchOverride = Arch;
   if (const char *Db = std::getenv("MHCJIT_TUNING_DB"))
     O.TuningDbPath = Db;
+  O.Autotune = envFlag("MHCJIT_AUTOTUNE");
   return O;
 }
 

@@ -2,6 +2,7 @@
 // Saves are atomic and merge with the file on disk under a node-local lock.
 #include "mhcjit/TuningDb.h"
 #include "mhcjit/Arch.h"
+#include "mhcjit/Autotuner.h"
 #include "mhcjit/Candidates.h"
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
@@ -9,6 +10,7 @@
 #include "mhcjit/KeyLock.h"
 #include "mhcjit/Sha256.h"
 #include "mhcjit/TileHeuristic.h"
+#include "mhcjit/TileOverride.h"
 
 #include "../cache/FileIO.h"
 
@@ -386,8 +388,13 @@ struct ChoiceKeyHash {
 } // namespace
 
 TileConfig runtimeTile(const KernelSpec &Spec, int64_t M) {
+  // NOTE: the tuner's forced candidate comes first: it is timing exactly that tile.
+  if (llvm::Optional<TileConfig> Forced = forcedTile(Spec))
+    return *Forced;
   const TuningDb &Db = runtimeTuningDb();
-  if (Db.empty())
+  // M < 1 is a spec query (inspect, prewarm, specFor), never a launch: nothing to tune there
+  const bool Autotune = runtimeOptions().Autotune && M >= 1;
+  if (Db.empty() && !Autotune)
     return defaultTileConfig(Spec);
   // NOTE: no device (prewarm, inspect without a GPU) means no identity to match: the heuristic.
   auto Device = currentDeviceIdentity();
@@ -412,6 +419,18 @@ TileConfig runtimeTile(const KernelSpec &Spec, int64_t M) {
     Tile = Choice->Tile;
   else
     llvm::consumeError(Choice.takeError());
+  if (Autotune && !(Choice && Choice->FromDb)) {
+    // MHCJIT_AUTOTUNE=1 and no usable entry: tune now (once per spec and bucket)
+    auto Tuned = autotuneOnFirstUse(Spec, *Device, M);
+    if (Tuned) {
+      Tile = *Tuned;
+    } else if (const auto &Warn = runtimeOptions().Warn) {
+      Warn("MHCJIT_AUTOTUNE: tuning " + specLabel(Spec) + " failed, using the heuristic tile: " +
+           llvm::toString(Tuned.takeError()));
+    } else {
+      llvm::consumeError(Tuned.takeError());
+    }
+  }
   std::lock_guard<std::mutex> Guard(Lock);
   Memo.emplace(std::move(Key), Tile);
   return Tile;

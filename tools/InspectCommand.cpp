@@ -99,7 +99,7 @@ int printConfig(const KernelSpec &Base, const std::string &Arch) {
 
 int runInspect() {
   std::string Root = applyCacheDirOption();
-  auto Specs = specsFromOptions(/*Single=*/true);
+  auto Specs = specsFromOptions(SpecSelection::Single);
   if (!Specs)
     return fail(Specs.takeError());
   KernelSpec Spec = Specs->front();

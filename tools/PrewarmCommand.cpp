@@ -84,7 +84,7 @@ llvm::Expected<std::vector<KernelSpec>> specsFromTuningDb(const std::string &Pat
 int runPrewarm() {
   std::string Root = applyCacheDirOption();
   std::string Arch = archOption();
-  auto Specs = tuningDbOption().empty() ? specsFromOptions(/*Single=*/false)
+  auto Specs = tuningDbOption().empty() ? specsFromOptions(SpecSelection::Kernels)
                                         : specsFromTuningDb(tuningDbOption(), Arch);
   if (!Specs) {
     llvm::errs() << "mhc-jit prewarm: " << llvm::toString(Specs.takeError()) << "\n";

@@ -1,4 +1,4 @@
-// mhc-jit: subcommand objects and the spec options shared by inspect and prewarm.
+// mhc-jit: subcommand objects and the spec options shared by inspect, prewarm and tune.
 #include "SpecOptions.h"
 
 #include "mhcjit/Errors.h"
@@ -17,7 +17,8 @@ cl::SubCommand InspectCommand("inspect", "Print a kernel's generated source, PTX
 cl::SubCommand PrewarmCommand("prewarm", "Compile kernels into the cache (no GPU needed)");
 cl::SubCommand CacheCommand("cache", "The kernel cache: mhc-jit cache ls | verify [--repair] | prune | stats");
 cl::SubCommand BenchCommand("bench", "Time every op on the GPU against copy bandwidth; --jit times the JIT pipeline");
-cl::SubCommand TuneCommand("tune", "The tuning database: mhc-jit tune --export FILE | --import FILE");
+cl::SubCommand TuneCommand("tune", "Time every candidate tile of a spec on the GPU and store the winner "
+                            "(--op ... --C ...), or move the tuning database (--export FILE | --import FILE)");
 cl::SubCommand DemoCommand("demo", "Run aggregate on the GPU and check it, or pre-warm and inspect without one");
 
 namespace {
@@ -26,10 +27,10 @@ cl::OptionCategory SpecCategory("Kernel spec options");
 
 #define MHCJIT_SPEC_LIST(Var, Flag, Help)                                                          \
   cl::list<std::string> Var(Flag, cl::desc(Help), cl::CommaSeparated, cl::cat(SpecCategory),       \
-                            cl::sub(InspectCommand), cl::sub(PrewarmCommand))
+                            cl::sub(InspectCommand), cl::sub(PrewarmCommand), cl::sub(TuneCommand))
 
 MHCJIT_SPEC_LIST(OpOpt, "op", "Op: project, scale, sinkhorn, aggregate, expand_combine, expand, contract, head (prewarm: a comma list or 'all')");
-MHCJIT_SPEC_LIST(DirOpt, "dir", "Direction: fwd, bwd (prewarm default: both)");
+MHCJIT_SPEC_LIST(DirOpt, "dir", "Direction: fwd, bwd, or both (prewarm and tune default: both)");
 MHCJIT_SPEC_LIST(NOpt, "n", "Streams n, 1..8 (default 4)");
 MHCJIT_SPEC_LIST(COpt, "C", "Hidden size per stream (required)");
 MHCJIT_SPEC_LIST(DTypeOpt, "dtype", "Stream dtype: bf16, fp16, fp32 (default bf16)");
@@ -51,10 +52,10 @@ cl::opt<std::string> CacheDirOpt("cache-dir", cl::desc("Kernel cache directory (
 
 /// The values of one option, or its default; every value parsed by Parse.
 template <typename T, typename ParseFn>
-llvm::Error collect(const cl::list<std::string> &Option, llvm::StringRef Flag,
+llvm::Error collect(const std::vector<std::string> &Given, llvm::StringRef Flag,
                     std::vector<std::string> Defaults, bool Single, ParseFn Parse,
                     std::vector<T> &Out) {
-  std::vector<std::string> Values(Option.begin(), Option.end());
+  std::vector<std::string> Values = Given;
   if (Values.empty())
     Values = std::move(Defaults);
   if (Values.empty())
@@ -71,6 +72,24 @@ llvm::Error collect(const cl::list<std::string> &Option, llvm::StringRef Flag,
   return llvm::Error::success();
 }
 
+std::vector<std::string> values(const cl::list<std::string> &Option) {
+  return std::vector<std::string>(Option.begin(), Option.end());
+}
+
+/// --dir values with "both" spelled out. Example: {"both"} -> {"fwd", "bwd"}.
+std::vector<std::string> expandBoth(const cl::list<std::string> &Option) {
+  std::vector<std::string> Out;
+  for (const std::string &V : Option) {
+    if (llvm::StringRef(V).trim() == "both") {
+      Out.push_back("fwd");
+      Out.push_back("bwd");
+    } else {
+      Out.push_back(V);
+    }
+  }
+  return Out;
+}
+
 llvm::Optional<int64_t> parseInteger(llvm::StringRef S) {
   int64_t V;
   if (S.getAsInteger(10, V))
@@ -81,10 +100,12 @@ llvm::Optional<int64_t> parseInteger(llvm::StringRef S) {
 } // namespace
 
 llvm::Error paramTypesOption(bool Single, std::vector<ParamType> &Out) {
-  return collect<ParamType>(ParamsOpt, "params", {"fp32"}, Single, parseParamType, Out);
+  return collect<ParamType>(values(ParamsOpt), "params", {"fp32"}, Single, parseParamType, Out);
 }
 
-llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
+llvm::Expected<std::vector<KernelSpec>> specsFromOptions(SpecSelection Selection) {
+  // Single: one value per option; TuneBases: one per option but --dir; both give base specs
+  const bool Single = Selection != SpecSelection::Kernels;
   std::vector<Op> Ops;
   std::vector<Direction> Dirs;
   std::vector<int64_t> Ns, Cs;
@@ -96,25 +117,26 @@ llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single) {
   std::vector<std::string> OpValues(OpOpt.begin(), OpOpt.end());
   if (!Single && OpValues.size() == 1 && OpValues[0] == "all") {
     Ops.assign(allOps().begin(), allOps().end());
-  } else if (llvm::Error E = collect<Op>(OpOpt, "op", {}, Single, parseOp, Ops)) {
+  } else if (llvm::Error E = collect<Op>(values(OpOpt), "op", {}, Single, parseOp, Ops)) {
     return std::move(E);
   }
-  std::vector<std::string> DirDefault = Single ? std::vector<std::string>{"fwd"}
+  const bool OneDir = Selection == SpecSelection::Single;
+  std::vector<std::string> DirDefault = OneDir ? std::vector<std::string>{"fwd"}
                                                : std::vector<std::string>{"fwd", "bwd"};
-  if (llvm::Error E = collect<Direction>(DirOpt, "dir", DirDefault, Single, parseDirection, Dirs))
+  if (llvm::Error E = collect<Direction>(expandBoth(DirOpt), "dir", DirDefault, OneDir, parseDirection, Dirs))
     return std::move(E);
-  if (llvm::Error E = collect<int64_t>(NOpt, "n", {"4"}, Single, parseInteger, Ns))
+  if (llvm::Error E = collect<int64_t>(values(NOpt), "n", {"4"}, Single, parseInteger, Ns))
     return std::move(E);
-  if (llvm::Error E = collect<int64_t>(COpt, "C", {}, Single, parseInteger, Cs))
+  if (llvm::Error E = collect<int64_t>(values(COpt), "C", {}, Single, parseInteger, Cs))
     return std::move(E);
-  if (llvm::Error E = collect<DType>(DTypeOpt, "dtype", {"bf16"}, Single, parseDType, DTypes))
+  if (llvm::Error E = collect<DType>(values(DTypeOpt), "dtype", {"bf16"}, Single, parseDType, DTypes))
     return std::move(E);
   if (!LayoutOpt.empty())
-    if (llvm::Error E = collect<Layout>(LayoutOpt, "layout", {}, Single, parseLayout, Layouts))
+    if (llvm::Error E = collect<Layout>(values(LayoutOpt), "layout", {}, Single, parseLayout, Layouts))
       return std::move(E);
-  if (llvm::Error E = collect<ContractKind>(ContractOpt, "contract", {"te"}, Single, parseContract, Contracts))
+  if (llvm::Error E = collect<ContractKind>(values(ContractOpt), "contract", {"te"}, Single, parseContract, Contracts))
     return std::move(E);
-  if (llvm::Error E = collect<Precision>(PrecisionOpt, "precision", {"fp32"}, Single, parsePrecision, Precisions))
+  if (llvm::Error E = collect<Precision>(values(PrecisionOpt), "precision", {"fp32"}, Single, parsePrecision, Precisions))
     return std::move(E);
   if (llvm::Error E = paramTypesOption(Single, ParamTypes))
     return std::move(E);

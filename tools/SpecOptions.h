@@ -18,11 +18,19 @@ extern llvm::cl::SubCommand DemoCommand;
 extern llvm::cl::SubCommand BenchCommand;
 extern llvm::cl::SubCommand TuneCommand;
 
+/// What specsFromOptions() gives.
+enum class SpecSelection {
+  Kernels,  ///< every kernel each op call may launch (prewarm)
+  Single,   ///< one op call's base spec: each option holds at most one value (inspect)
+  TuneBases ///< base specs with one value per option except --dir (tune: fwd, bwd or both)
+};
+
 /// The kernels the spec options name: every combination of --op, --dir, --n, --C, --dtype,
-/// --layout, --contract, --precision and --params, each with the runtime's tile config. Without Single,
-/// every kernel each call may launch (kernelsForCall: optional inputs, dx accumulation, helper
-/// kernels), deduplicated. With Single, each option must hold at most one value (inspect).
-llvm::Expected<std::vector<KernelSpec>> specsFromOptions(bool Single);
+/// --layout, --contract, --precision and --params, each with the runtime's tile config. --dir also
+/// takes "both" (fwd and bwd). Kernels: every kernel each call may launch (kernelsForCall:
+/// optional inputs, dx accumulation, helper kernels), deduplicated. Single and TuneBases: the op
+/// call's base spec (specFor), one per direction.
+llvm::Expected<std::vector<KernelSpec>> specsFromOptions(SpecSelection Selection);
 
 /// The values of --params (fp32 when absent), appended to Out; with Single at most one.
 /// The spec option loops apply each through effectiveParams (where it has no effect: fp32).

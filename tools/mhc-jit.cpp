@@ -14,7 +14,8 @@ int main(int argc, char **argv) {
                                     "  mhc-jit prewarm --arch sm_90a --op all --n 4 --C 4096,7168 --dtype bf16\n"
                                     "  mhc-jit cache ls\n"
                                     "  mhc-jit demo\n"
-                                    "  mhc-jit bench --jit\n");
+                                    "  mhc-jit bench --jit\n"
+                                    "  mhc-jit tune --op aggregate --dir both --n 4 --C 7168 --dtype bf16\n");
   if (mhcjit::InspectCommand)
     return mhcjit::runInspect();
   if (mhcjit::PrewarmCommand)

@@ -15,6 +15,7 @@
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -121,5 +122,68 @@ TEST_CASE("tune --export and --import carry a database to another cache") {
   CHECK(Imported->size() == 3);
   RunResult Neither = runTool({"tune"}, To.path());
   CHECK(Neither.ExitCode != 0);
-  CHECK(contains(Neither.Err, "not implemented yet"));
+  CHECK(contains(Neither.Err, "--op is required"));
+  CHECK(contains(Neither.Err, "--export FILE | --import FILE"));
+  RunResult Both = runTool({"tune", "--export", File, "--import", File}, To.path());
+  CHECK(Both.ExitCode != 0);
+  CHECK(contains(Both.Err, "not both"));
+}
+
+namespace {
+
+/// mhc-jit tune in a clean environment with every GPU hidden (CUDA_VISIBLE_DEVICES is empty),
+/// so the run is the same on CI machines and on GPU machines.
+RunResult runTuneWithoutGpu(std::vector<std::string> Args, const std::string &Cache) {
+  const char *Saved = std::getenv("CUDA_VISIBLE_DEVICES");
+  std::string Restore = Saved ? Saved : "";
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  Args.insert(Args.begin(), "tune");
+  RunResult R = runTool(Args, Cache);
+  if (Saved)
+    setenv("CUDA_VISIBLE_DEVICES", Restore.c_str(), 1);
+  else
+    unsetenv("CUDA_VISIBLE_DEVICES");
+  return R;
+}
+
+} // namespace
+
+TEST_CASE("tune --op checks its options before it looks for a GPU") {
+  TempDir Cache;
+  struct Bad {
+    std::vector<std::string> Args;
+    const char *Message;
+  };
+  const std::vector<Bad> Cases = {
+      {{"--op", "aggregate"}, "--C is required"},
+      {{"--op", "nosuchop", "--C", "64"}, "--op=nosuchop is not a valid value"},
+      {{"--op", "aggregate,expand", "--C", "64"}, "--op takes one value here"},
+      {{"--op", "aggregate", "--C", "64,128"}, "--C takes one value here"},
+      {{"--op", "aggregate", "--C", "64", "--dir", "sideways"}, "--dir=sideways is not a valid value"},
+      {{"--op", "aggregate", "--C", "64", "--M", "0"}, "--M: M = 0 tokens is outside"},
+      {{"--op", "aggregate", "--C", "64", "--repeats", "5"}, "--repeats must be at least 20"},
+      {{"--op", "aggregate", "--C", "64", "--n", "9"}, "n = 9 is outside the supported range"},
+  };
+  for (const Bad &B : Cases) {
+    RunResult R = runTuneWithoutGpu(B.Args, Cache.path());
+    CAPTURE(R.Err);
+    CHECK(R.ExitCode == 1);
+    CHECK(contains(R.Err, B.Message));
+    CHECK(!contains(R.Err, "needs a GPU"));
+  }
+  CHECK(!llvm::sys::fs::exists(TuningDb::defaultPath(Cache.path())));
+}
+
+TEST_CASE("tune --op without a GPU fails with a clear message and writes nothing") {
+  TempDir Cache;
+  for (const char *Dir : {"fwd", "bwd", "both"}) {
+    RunResult R = runTuneWithoutGpu({"--op", "aggregate", "--dir", Dir, "--n", "4", "--C", "7168", "--dtype",
+                                     "bf16", "--M", "4096"},
+                                    Cache.path());
+    CAPTURE(R.Err);
+    CHECK(R.ExitCode == 1);
+    CHECK(contains(R.Err, "mhc-jit tune: needs a GPU to time candidates"));
+    CHECK(R.Out.empty());
+  }
+  CHECK(!llvm::sys::fs::exists(TuningDb::defaultPath(Cache.path())));
 }

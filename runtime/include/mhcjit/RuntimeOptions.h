@@ -22,6 +22,7 @@ namespace mhcjit {
 ///   MHCJIT_CACHE_LOCK_TIMEOUT  longest wait for another process's compile, e.g. 60s (default)
 ///   MHCJIT_ARCH       build for this arch instead of the current device's (e.g. sm_90)
 ///   MHCJIT_TUNING_DB  the tuning database file (default <CacheDir>/tuning/v1.json)
+///   MHCJIT_AUTOTUNE=1 tune a spec on first use when the tuning database has no entry for it
 struct RuntimeOptions {
   std::string CacheDir; ///< empty: no writable cache
   std::vector<std::string> ReadOnlyCacheDirs;
@@ -34,6 +35,9 @@ struct RuntimeOptions {
   std::string ArchOverride;
   /// The tuning database; empty: <CacheDir>/tuning/v1.json (none without a CacheDir).
   std::string TuningDbPath;
+  /// Time every candidate tile of a launch's spec on its first use when the tuning database has
+  /// no entry, store the winner there and use it (runtimeTile, autotuneOnFirstUse).
+  bool Autotune = false;
   /// Receives warnings (e.g. "cache skipped: ..."); default: one line on stderr.
   std::function<void(llvm::StringRef)> Warn;
 

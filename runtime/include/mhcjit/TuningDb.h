@@ -129,9 +129,14 @@ std::string runtimeTuningDbPath(const RuntimeOptions &Options);
 /// The runtime's database: loaded once, at first use, from runtimeTuningDbPath(runtimeOptions()).
 const TuningDb &runtimeTuningDb();
 
-/// The tile a launch of Spec with M tokens uses: the heuristic when the runtime's database is
-/// empty (the default: no file), without touching a device; else chooseTile() for the current
-/// device (the heuristic when there is none).
+/// The tile a launch of Spec with M tokens uses (M < 1: a spec query, not a launch), in order:
+///  1. the tile a ScopedTileOverride of this thread forces on Spec (the tuner's candidates);
+///  2. the heuristic when the runtime's database is empty (the default: no file) and
+///     MHCJIT_AUTOTUNE is off, without touching a device;
+///  3. chooseTile() for the current device (the heuristic when there is none);
+///  4. with MHCJIT_AUTOTUNE=1, M >= 1 and no usable DB entry: autotuneOnFirstUse()'s winner
+///     (the heuristic, after a warning, when tuning fails).
+/// Choices are memoized per spec, M bucket and device.
 TileConfig runtimeTile(const KernelSpec &Spec, int64_t M);
 
 } // namespace mhcjit
