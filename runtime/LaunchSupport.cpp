@@ -104,7 +104,8 @@ llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t St
   Spec.C = 1;
   Spec.Tile = defaultTileConfig(Spec);
   mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride};
-  return launchOver(Spec, Cols, Spec.Tile.Threads, &Args, Stream);
+  const int64_t ColumnsPerBlock = Cols <= mhc::kReduceWarpColumns ? Spec.Tile.Threads / 32 : Spec.Tile.Threads;
+  return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream);
 }
 
 llvm::Expected<int> currentSmCount() {

@@ -152,7 +152,11 @@ struct HeadBwdSliceArgs {
   long long tokens_per_split;
 };
 
-/// out[c] = sum_{r < rows} part[r * stride + c] in row order, for c < cols.
+/// reduce_rows gives each column a warp up to this many columns, a thread beyond.
+constexpr long long kReduceWarpColumns = 1024;
+
+/// out[c] = sum_{r < rows} part[r * stride + c] in a fixed order, for c < cols.
+
 struct ReduceRowsArgs {
   const float *part;
   float *out;
