@@ -129,6 +129,15 @@ template <int kN> __device__ __forceinline__ void store_matrix(float *p, const f
       p[i * kN + j] = A[i][j];
 }
 
+/// 1/x within 1 ulp (rcp.approx, one MUFU instruction; subnormals kept). Every reciprocal of the
+/// scaling iterations uses it: the sums are >= e^-60, the iterations damp the error, and the
+/// result stays within 1e-6 of the float64 reference (tested with every reciprocal off by an ulp).
+__device__ __forceinline__ float approx_rcp(float x) {
+  float r;
+  asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
 /// Logit span up to which the log contract iterates in the exp domain: the scaling vectors then
 /// stay within about e^(+-3 * 20), far inside fp32's range, and no entry of E underflows.
 constexpr float kExpSpread = 20.0f;
@@ -155,7 +164,7 @@ template <int kN> __device__ __forceinline__ void recip_row_sums(const float (&E
 #pragma unroll
     for (int j = 1; j < kN; ++j)
       s = fmaf(E[i][j], b[j], s);
-    a[i] = 1.0f / s;
+    a[i] = approx_rcp(s);
   }
 }
 
@@ -167,7 +176,7 @@ template <int kN> __device__ __forceinline__ void recip_col_sums(const float (&E
 #pragma unroll
     for (int i = 1; i < kN; ++i)
       s = fmaf(E[i][j], a[i], s);
-    b[j] = 1.0f / s;
+    b[j] = approx_rcp(s);
   }
 }
 
@@ -211,7 +220,7 @@ __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)
   for (int a = 0; a < kN; ++a) {
     const float q = step_q<kColumn, kN>(E, r, c, a);
     float &v = kColumn ? c[a] : r[a];
-    v = v / fmaf(v, q, K::sinkhorn_eps);
+    v *= approx_rcp(fmaf(v, q, K::sinkhorn_eps));
   }
 }
 
@@ -462,7 +471,7 @@ __device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], f
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
     const float q = step_q<kColumn, kN>(E, r, c, a);
-    inv[a] = 1.0f / fmaf(before[a], q, K::sinkhorn_eps);
+    inv[a] = approx_rcp(fmaf(before[a], q, K::sinkhorn_eps));
     float s = 0.0f;
 #pragma unroll
     for (int b = 0; b < kN; ++b) {
