@@ -56,9 +56,7 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
                       Args.DLogits, Args.DH, Args.DMs,   *Part,     Args.M};
   if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
     return E;
-  if (llvm::Error E = reduceRows(*Part, Blocks, 3, Row, Args.DAlpha, Stream))
-    return E;
-  return reduceRows(*Part + 3, Blocks, mixWidth(Config), Row, Args.DBeta, Stream);
+  return reduceRowsSplit(*Part, Blocks, Row, Row, Args.DAlpha, 3, Args.DBeta, Stream);
 }
 
 llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &Args, CUstream Stream) {

@@ -1,5 +1,6 @@
 // mhcjit templates: out[c] = sum_r part[r][c] in a fixed order, the finish of every parameter
-// gradient that blocks produce as partial rows (no floating-point atomics anywhere).
+// gradient that blocks produce as partial rows (no floating-point atomics anywhere). Columns
+// from args.split on go to out2, so one launch can finish two gradients stored side by side.
 // Narrow reductions (cols <= kReduceWarpColumns: dalpha, dbeta, dscale, ...) give each column a
 // warp: lane l sums rows l, l + 32, ... in order, then a fixed butterfly. Wide ones give each
 // column a thread that sums its rows in order.
@@ -8,6 +9,10 @@
 #include "mhc_common.cuh"
 
 namespace mhc {
+
+__device__ __forceinline__ float *destination(const ReduceRowsArgs &args, i64 c) {
+  return c < args.split ? args.out + c : args.out2 + (c - args.split);
+}
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ ReduceRowsArgs args) {
@@ -20,7 +25,7 @@ __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ 
         s += args.part[r * args.stride + c];
       s = warp_sum(s);
       if (lane == 0)
-        args.out[c] = s;
+        *destination(args, c) = s;
     }
     return;
   }
@@ -28,7 +33,7 @@ __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ 
     float s = 0.0f;
     for (i64 r = 0; r < args.rows; ++r)
       s += args.part[r * args.stride + c];
-    args.out[c] = s;
+    *destination(args, c) = s;
   }
 }
 
