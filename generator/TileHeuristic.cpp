@@ -49,9 +49,12 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     Tile.Rows = Bwd ? 1 : 128;
     break;
   case Op::Sinkhorn:
-    Tile.Threads = 128;
+    // one token per thread; the backward's per-iteration history (shared memory) fits at 64
+    Tile.Threads = Bwd ? 64 : 128;
     break;
   case Op::Scale:
+    Tile.Threads = 128; // one token per thread: M = 32768 spreads over 256 blocks
+    break;
   case Op::Head:
   case Op::ReduceRows:
     break;

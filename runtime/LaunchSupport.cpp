@@ -102,12 +102,18 @@ llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direc
 
 llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
                        CUstream Stream) {
+  return reduceRowsSplit(Part, Rows, Cols, Stride, Out, Cols, nullptr, Stream);
+}
+
+llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
+                            int64_t Split, float *Out2, CUstream Stream) {
   KernelSpec Spec;
   Spec.Operation = Op::ReduceRows;
   Spec.C = 1;
   Spec.Tile = defaultTileConfig(Spec);
-  mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride};
-  return launchOver(Spec, Cols, Spec.Tile.Threads, &Args, Stream);
+  mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride, Out2, Split};
+  const int64_t ColumnsPerBlock = Cols <= mhc::kReduceWarpColumns ? Spec.Tile.Threads / 32 : Spec.Tile.Threads;
+  return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream);
 }
 
 llvm::Expected<int> currentSmCount() {

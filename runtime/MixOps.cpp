@@ -1,9 +1,12 @@
 // mhcjit runtime: scale and sinkhorn (SPEC.md sections 2 and 3), the per-token mixing math.
-// scale backward's dalpha and dbeta come from per-block partial rows summed by reduce_rows.
+// One thread per token in every kernel. scale backward's dalpha and dbeta come from per-block
+// partial rows (at most two blocks per SM) summed by reduce_rows.
 #include "mhcjit/LaunchSupport.h"
 #include "mhcjit/Workspace.h"
 
 #include "mhc_args.h"
+
+#include <algorithm>
 
 namespace mhcjit {
 
@@ -23,7 +26,7 @@ llvm::Error scaleForward(const MixConfig &Config, const ScaleForwardArgs &Args, 
   if (!Spec)
     return Spec.takeError();
   mhc::ScaleFwdArgs A{Args.H, Args.Ms, Args.Alpha, Args.Beta, Args.Pre, Args.Post, Args.Logits, Args.M};
-  return launchOver(*Spec, Args.M * mixWidth(Config), Spec->Tile.Threads, &A, Stream);
+  return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
 }
 
 llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args, CUstream Stream) {
@@ -41,8 +44,10 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();
-  const int Warps = Spec->Tile.Threads / 32;
-  const unsigned Blocks = gridBlocks(Args.M, Warps, Spec->Tile.Threads, Kernel->SmCount);
+  // NOTE: few partial rows keep reduce_rows short; two blocks per SM still cover M = 32768 in
+  // one token per thread.
+  const unsigned Blocks = std::min<unsigned>(gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, Kernel->SmCount),
+                                             unsigned(2 * std::max(Kernel->SmCount, 1)));
   const int64_t Row = 3 + mixWidth(Config);
   auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
   if (!Part)
@@ -51,9 +56,7 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
                       Args.DLogits, Args.DH, Args.DMs,   *Part,     Args.M};
   if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
     return E;
-  if (llvm::Error E = reduceRows(*Part, Blocks, 3, Row, Args.DAlpha, Stream))
-    return E;
-  return reduceRows(*Part + 3, Blocks, mixWidth(Config), Row, Args.DBeta, Stream);
+  return reduceRowsSplit(*Part, Blocks, Row, Row, Args.DAlpha, 3, Args.DBeta, Stream);
 }
 
 llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &Args, CUstream Stream) {

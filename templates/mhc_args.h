@@ -178,13 +178,19 @@ struct HeadBwdSliceArgs {
   long long tokens_per_split;
 };
 
-/// out[c] = sum_{r < rows} part[r * stride + c] in row order, for c < cols.
+/// reduce_rows gives each column a warp up to this many columns, a thread beyond.
+constexpr long long kReduceWarpColumns = 1024;
+
+/// out[c] = sum_{r < rows} part[r * stride + c] in a fixed order, for c < cols; columns from
+/// split on go to out2[c - split] instead (split = cols: everything in out).
 struct ReduceRowsArgs {
   const float *part;
   float *out;
   long long rows;
   long long cols;
   long long stride;
+  float *out2;
+  long long split;
 };
 
 } // namespace mhc

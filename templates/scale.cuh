@@ -1,5 +1,7 @@
 // mhcjit templates: scale (SPEC.md section 2): h = H r a(t) + beta; pre = sigmoid + pre_eps,
-// post = post_mult sigmoid, logits = h. Backward: dH, dms per token; dalpha, dbeta as partial rows.
+// post = post_mult sigmoid, logits = h. One thread per token (its N mix entries in registers),
+// grid-stride. Backward: dH, dms per token; dalpha, dbeta summed in registers, then over the
+// block in a fixed order into one partial row per block.
 #pragma once
 
 #include "mhc_common.cuh"
@@ -25,88 +27,70 @@ template <typename K> struct Rms {
 /// 0 for pre (t < n), 1 for post (n <= t < 2n), 2 for res.
 template <int kN> __device__ __forceinline__ int mix_group(int t) { return t < kN ? 0 : (t < 2 * kN ? 1 : 2); }
 
-/// Forward: one thread per (token, mix entry), grid-stride over M * N.
+/// Forward: one thread per token, grid-stride over tokens.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
-  for (i64 item = i64(blockIdx.x) * kThreads + threadIdx.x; item < args.M * kMix; item += i64(gridDim.x) * kThreads) {
-    const i64 m = item / kMix;
-    const int t = int(item - m * kMix);
-    const int g = mix_group<kN>(t);
-    const float h = args.H[item] * Rms<K>(args.ms[m]).r * args.alpha[g] + args.beta[t];
-    if (g == 0)
-      args.pre[m * kN + t] = sigmoid(h) + K::pre_eps;
-    else if (g == 1)
-      args.post[m * kN + t - kN] = K::post_mult * sigmoid(h);
-    else
-      args.logits[m * kN * kN + t - 2 * kN] = h;
+  const float a_pre = args.alpha[0], a_post = args.alpha[1], a_res = args.alpha[2];
+  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
+    const float *H = args.H + m * kMix;
+    float h[kMix];
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      h[t] = H[t];
+    const float r = Rms<K>(args.ms[m]).r;
+#pragma unroll
+    for (int t = 0; t < kN; ++t)
+      args.pre[m * kN + t] = sigmoid(h[t] * r * a_pre + args.beta[t]) + K::pre_eps;
+#pragma unroll
+    for (int t = kN; t < 2 * kN; ++t)
+      args.post[m * kN + t - kN] = K::post_mult * sigmoid(h[t] * r * a_post + args.beta[t]);
+#pragma unroll
+    for (int t = 2 * kN; t < kMix; ++t)
+      args.logits[m * kN * kN + t - 2 * kN] = h[t] * r * a_res + args.beta[t];
   }
 }
 
-/// Backward: one warp per token (lane t, t+32, ... of its mix), grid-stride over tokens. Each lane
-/// keeps its dbeta entries and dalpha in registers; the block writes one partial row
-/// [dalpha(3), dbeta(N)], summed over blocks in order by reduce_rows.
+/// Backward: one thread per token, grid-stride over tokens. Each thread keeps [dalpha(3),
+/// dbeta(N)] of its tokens in registers; the block sums them in a fixed order (butterfly in each
+/// warp, warps in index order) into its partial row, summed over blocks in order by reduce_rows.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ ScaleBwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
-  constexpr int kSlots = (kMix + 31) / 32;
-  constexpr int kWarps = kThreads / 32;
-  __shared__ float rows[kWarps][3 + kMix];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  float dalpha[3] = {0.0f, 0.0f, 0.0f}, dbeta[kSlots];
+  constexpr int kRow = 3 + kMix;
+  __shared__ float scratch[kThreads / 32 * kRow];
+  float acc[kRow]; // dalpha(3), then dbeta(N)
 #pragma unroll
-  for (int s = 0; s < kSlots; ++s)
-    dbeta[s] = 0.0f;
-  for (i64 m = i64(blockIdx.x) * kWarps + warp; m < args.M; m += i64(gridDim.x) * kWarps) {
+  for (int p = 0; p < kRow; ++p)
+    acc[p] = 0.0f;
+  const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
+  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
     const Rms<K> rms(args.ms[m]);
     float dms = 0.0f;
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s) {
-      const int t = lane + 32 * s;
-      if (t < kMix) {
-        const int g = mix_group<kN>(t);
-        const float H = args.H[m * kMix + t], a = args.alpha[g];
-        const float h = H * rms.r * a + args.beta[t];
-        float gh;
-        if (g == 0) {
-          const float sg = sigmoid(h);
-          gh = args.dpre[m * kN + t] * sg * (1.0f - sg);
-        } else if (g == 1) {
-          const float sg = sigmoid(h);
-          gh = args.dpost[m * kN + t - kN] * K::post_mult * sg * (1.0f - sg);
-        } else {
-          gh = args.dlogits[m * kN * kN + t - 2 * kN];
-        }
-        args.dH[m * kMix + t] = gh * a * rms.r;
-        const float da = gh * H * rms.r;
-        dalpha[0] += g == 0 ? da : 0.0f;
-        dalpha[1] += g == 1 ? da : 0.0f;
-        dalpha[2] += g == 2 ? da : 0.0f;
-        dbeta[s] += gh;
-        dms = fmaf(gh * a, H, dms);
+    for (int t = 0; t < kMix; ++t) {
+      const int g = mix_group<kN>(t);
+      const float a = alpha[g], H = args.H[m * kMix + t];
+      float gh;
+      if (g == 2) {
+        gh = args.dlogits[m * kN * kN + t - 2 * kN];
+      } else {
+        const float sg = sigmoid(H * rms.r * a + args.beta[t]);
+        const float d = g == 0 ? args.dpre[m * kN + t] : args.dpost[m * kN + t - kN] * K::post_mult;
+        gh = d * sg * (1.0f - sg);
       }
+      args.dH[m * kMix + t] = gh * a * rms.r;
+      acc[g] = fmaf(gh * H, rms.r, acc[g]);
+      acc[3 + t] += gh;
+      dms = fmaf(gh * a, H, dms);
     }
-    dms = warp_sum(dms);
-    if (lane == 0)
-      args.dms[m] = rms.dr * dms;
+    args.dms[m] = rms.dr * dms;
   }
+  block_sum_to_thread0<kThreads, kRow>(acc, scratch);
+  if (threadIdx.x == 0)
 #pragma unroll
-  for (int g = 0; g < 3; ++g) {
-    const float total = warp_sum(dalpha[g]);
-    if (lane == 0)
-      rows[warp][g] = total;
-  }
-#pragma unroll
-  for (int s = 0; s < kSlots; ++s)
-    if (lane + 32 * s < kMix)
-      rows[warp][3 + lane + 32 * s] = dbeta[s];
-  __syncthreads();
-  for (int p = threadIdx.x; p < 3 + kMix; p += kThreads) {
-    float total = 0.0f;
-    for (int w = 0; w < kWarps; ++w)
-      total += rows[w][p];
-    args.part[i64(blockIdx.x) * (3 + kMix) + p] = total;
-  }
+    for (int p = 0; p < kRow; ++p)
+      args.part[i64(blockIdx.x) * kRow + p] = acc[p];
 }
 
 } // namespace mhc

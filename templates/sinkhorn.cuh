@@ -1,6 +1,10 @@
 // mhcjit templates: sinkhorn (SPEC.md section 3), `log` and `softmax_eps`, one thread per token
-// with its n x n matrix in registers. The backward recomputes the forward iterations it needs in
-// registers (O(T^2) small steps): no history in global or shared memory.
+// with its n x n matrix in registers. Both contracts iterate on scaling vectors of a fixed
+// positive kernel (res = diag(a) E diag(b)): log with E = exp(L - max L), exactly the log-domain
+// potentials exponentiated, when the token's logits span at most kExpSpread (else the log-domain
+// loop); softmax_eps with E = softmax + eps. The backward keeps each iteration's vector in shared
+// memory (on chip, never global) and walks back in O(T); it falls back to recomputing the
+// iterations in registers (O(T^2)) where that history does not fit.
 #pragma once
 
 #include "mhc_common.cuh"
@@ -125,6 +129,146 @@ template <int kN> __device__ __forceinline__ void store_matrix(float *p, const f
       p[i * kN + j] = A[i][j];
 }
 
+/// 1/x within 1 ulp (rcp.approx, one MUFU instruction; subnormals kept). Every reciprocal of the
+/// scaling iterations uses it: the sums are >= e^-60, the iterations damp the error, and the
+/// result stays within 1e-6 of the float64 reference (tested with every reciprocal off by an ulp).
+__device__ __forceinline__ float approx_rcp(float x) {
+  float r;
+  asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
+/// Logit span up to which the log contract iterates in the exp domain: the scaling vectors then
+/// stay within about e^(+-3 * 20), far inside fp32's range, and no entry of E underflows.
+constexpr float kExpSpread = 20.0f;
+
+/// The largest logit, and whether the token's logits span at most kExpSpread (false for NaN/inf).
+template <int kN> __device__ __forceinline__ bool exp_domain_fits(const float (&L)[kN][kN], float &mx) {
+  float mn = L[0][0];
+  mx = L[0][0];
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      mx = fmaxf(mx, L[i][j]);
+      mn = fminf(mn, L[i][j]);
+    }
+  return mx - mn <= kExpSpread;
+}
+
+/// a[i] = 1 / sum_j E[i][j] b[j]: the log contract's u update, exp(u_t + max L) = a_t.
+template <int kN> __device__ __forceinline__ void recip_row_sums(const float (&E)[kN][kN], const float (&b)[kN], float (&a)[kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    float s = E[i][0] * b[0];
+#pragma unroll
+    for (int j = 1; j < kN; ++j)
+      s = fmaf(E[i][j], b[j], s);
+    a[i] = approx_rcp(s);
+  }
+}
+
+/// b[j] = 1 / sum_i E[i][j] a[i]: the v update, exp(v_t) = b_t.
+template <int kN> __device__ __forceinline__ void recip_col_sums(const float (&E)[kN][kN], const float (&a)[kN], float (&b)[kN]) {
+#pragma unroll
+  for (int j = 0; j < kN; ++j) {
+    float s = E[0][j] * a[0];
+#pragma unroll
+    for (int i = 1; i < kN; ++i)
+      s = fmaf(E[i][j], a[i], s);
+    b[j] = approx_rcp(s);
+  }
+}
+
+/// History slot h, entry e of this thread: slot-major, thread-minor (no bank conflicts).
+template <int kN, int kThreads> __device__ __forceinline__ float &slot(float *hist, int h, int e) {
+  return hist[(h * kN + e) * kThreads + threadIdx.x];
+}
+
+/// The log contract in the exp domain: E = exp(L - mx), T iterations from b_0 = 1, leaving a_T,
+/// b_T. With a history, b_t (1 <= t < T) goes to slot t - 1.
+template <int kN, int kThreads, int kT>
+__device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (&a)[kN], float (&b)[kN], float *hist) {
+#pragma unroll
+  for (int j = 0; j < kN; ++j)
+    b[j] = 1.0f;
+  for (int t = 1; t <= kT; ++t) {
+    recip_row_sums<kN>(E, b, a);
+    recip_col_sums<kN>(E, a, b);
+    if (hist && t < kT)
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        slot<kN, kThreads>(hist, t - 1, j) = b[j];
+  }
+}
+
+/// One softmax_eps normalisation in scaling form, P = diag(r) E diag(c) with E = S + eps:
+/// a column step sets c[j] /= (c[j] q[j] + eps) with q = sum_i r[i] E[i][j] (c[j] q[j] is the
+/// column sum); a row step likewise for r. q is the only part that reads the other axis.
+template <bool kColumn, int kN>
+__device__ __forceinline__ float step_q(const float (&E)[kN][kN], const float (&r)[kN], const float (&c)[kN], int a) {
+  float q = kColumn ? r[0] * E[0][a] : E[a][0] * c[0];
+#pragma unroll
+  for (int b = 1; b < kN; ++b)
+    q = kColumn ? fmaf(r[b], E[b][a], q) : fmaf(E[a][b], c[b], q);
+  return q;
+}
+
+template <bool kColumn, int kN, typename K>
+__device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN]) {
+#pragma unroll
+  for (int a = 0; a < kN; ++a) {
+    const float q = step_q<kColumn, kN>(E, r, c, a);
+    float &v = kColumn ? c[a] : r[a];
+    v *= approx_rcp(fmaf(v, q, K::sinkhorn_eps));
+  }
+}
+
+template <int kN, int kThreads>
+__device__ __forceinline__ void store_slot(float *hist, int k, const float (&v)[kN]) {
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    slot<kN, kThreads>(hist, k, a) = v[a];
+}
+
+/// The 2T - 1 softmax_eps steps from r = c = 1 (step 0 and every even step divide columns). With
+/// a history, the vector step k changed goes to slot k (k < 2T - 2; the last two stay in r, c).
+template <int kN, int kThreads, typename K>
+__device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float *hist) {
+  constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    r[a] = c[a] = 1.0f;
+  scaled_step<true, kN, K>(E, r, c);
+  if (hist && 0 < kSteps - 2)
+    store_slot<kN, kThreads>(hist, 0, c);
+  for (int k = 1; k < kSteps; k += 2) {
+    scaled_step<false, kN, K>(E, r, c);
+    if (hist && k < kSteps - 2)
+      store_slot<kN, kThreads>(hist, k, r);
+    scaled_step<true, kN, K>(E, r, c);
+    if (hist && k + 1 < kSteps - 2)
+      store_slot<kN, kThreads>(hist, k + 1, c);
+  }
+}
+
+/// R = diag(a) E diag(b).
+template <int kN> __device__ __forceinline__ void scaled_matrix(const float (&E)[kN][kN], const float (&a)[kN], const float (&b)[kN], float (&R)[kN][kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      R[i][j] = a[i] * E[i][j] * b[j];
+}
+
+/// Floats of backward history per block: log keeps b_1 .. b_{T-1}, softmax_eps the vectors of
+/// steps 0 .. 2T - 3. Used only while it fits in static shared memory.
+template <int kN, int kThreads, typename K> struct SinkhornHistory {
+  static constexpr int kSlots = K::sinkhorn_log ? K::sinkhorn_iters - 1 : 2 * K::sinkhorn_iters - 2;
+  static constexpr int kFloats = (kSlots > 0 ? kSlots : 1) * kN * kThreads;
+  static constexpr bool kFits = kFloats * 4 <= 40 * 1024;
+};
+
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) sinkhorn_fwd(const __grid_constant__ SinkhornFwdArgs args) {
   constexpr int kT = K::sinkhorn_iters;
@@ -132,100 +276,268 @@ __global__ void __launch_bounds__(kThreads) sinkhorn_fwd(const __grid_constant__
     float L[kN][kN], R[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
     if constexpr (K::sinkhorn_log) {
-      float u[kN], v[kN], v_prev[kN];
-      log_potentials<kN>(L, kT, u, v, v_prev);
+      float mx;
+      if (exp_domain_fits<kN>(L, mx)) {
+        float E[kN][kN], a[kN], b[kN];
+#pragma unroll
+        for (int i = 0; i < kN; ++i)
+#pragma unroll
+          for (int j = 0; j < kN; ++j)
+            E[i][j] = expf(L[i][j] - mx);
+        exp_iterations<kN, kThreads, kT>(E, a, b, nullptr);
+        scaled_matrix<kN>(E, a, b, R);
+      } else {
+        float u[kN], v[kN], v_prev[kN];
+        log_potentials<kN>(L, kT, u, v, v_prev);
+#pragma unroll
+        for (int i = 0; i < kN; ++i)
+#pragma unroll
+          for (int j = 0; j < kN; ++j)
+            R[i][j] = expf(u[i] + L[i][j] + v[j]);
+      }
+    } else {
+      float E[kN][kN], r[kN], c[kN];
+      row_softmax<kN>(L, E);
 #pragma unroll
       for (int i = 0; i < kN; ++i)
 #pragma unroll
         for (int j = 0; j < kN; ++j)
-          R[i][j] = expf(u[i] + L[i][j] + v[j]);
-    } else {
-      float S[kN][kN];
-      row_softmax<kN>(L, S);
-      softmax_eps_state<kN, K>(S, 2 * kT - 1, R);
+          E[i][j] += K::sinkhorn_eps;
+      scaled_steps<kN, kThreads, K>(E, r, c, nullptr);
+      scaled_matrix<kN>(E, r, c, R);
     }
     store_matrix<kN>(args.res + m * kN * kN, R);
+  }
+}
+
+/// log backward, O(T^2): every step recomputes its potentials in the log domain.
+template <int kN, int kT>
+__device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN], float (&G)[kN][kN], float (&dL)[kN][kN]) {
+  // SPEC.md: G = dres * res; dL = G; du = sum_j G; dv = sum_i G; then t = T .. 1.
+  float u[kN], v[kN], v_prev[kN], du[kN], dv[kN];
+  log_potentials<kN>(L, kT, u, v, v_prev);
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      G[i][j] *= expf(u[i] + L[i][j] + v[j]);
+      dL[i][j] = G[i][j];
+    }
+  axis_sums<kN>(G, false, du);
+  axis_sums<kN>(G, true, dv);
+  for (int t = kT; t >= 1; --t) {
+    log_potentials<kN>(L, t, u, v, v_prev);
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      float s = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kN; ++j) {
+        const float A = expf(L[i][j] + u[i] + v[j]);
+        dL[i][j] -= dv[j] * A;
+        s += dv[j] * A;
+      }
+      du[i] -= s;
+    }
+    float dv_new[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      dv_new[j] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kN; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j) {
+        const float B = expf(L[i][j] + u[i] + v_prev[j]);
+        dL[i][j] -= du[i] * B;
+        dv_new[j] -= du[i] * B;
+      }
+#pragma unroll
+    for (int a = 0; a < kN; ++a) {
+      dv[a] = dv_new[a];
+      du[a] = 0.0f;
+    }
+  }
+}
+
+/// log backward, O(T), in the exp domain: A_t = diag(a_t) E diag(b_t), B_t = diag(a_t) E
+/// diag(b_{t-1}). The SPEC.md walk becomes, with x = dv * b_t and y = du * a_t,
+/// du -= a_t (E x); dv = -b_{t-1} (E^T y); dL -= E * W where W accumulates a_t x^T + y b_{t-1}^T.
+/// a_t is recomputed from the stored b_{t-1} with the forward's own operations.
+template <int kN, int kThreads, int kT>
+__device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], float mx, float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
+  float E[kN][kN], a[kN], bt[kN], du[kN], dv[kN], W[kN][kN];
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      E[i][j] = expf(L[i][j] - mx);
+      W[i][j] = 0.0f;
+    }
+  exp_iterations<kN, kThreads, kT>(E, a, bt, hist);
+  float R[kN][kN];
+  scaled_matrix<kN>(E, a, bt, R);
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      G[i][j] *= R[i][j];
+  axis_sums<kN>(G, false, du);
+  axis_sums<kN>(G, true, dv);
+  for (int t = kT; t >= 1; --t) {
+    float bp[kN], x[kN], y[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      bp[j] = t > 1 ? slot<kN, kThreads>(hist, t - 2, j) : 1.0f;
+    recip_row_sums<kN>(E, bp, a);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      x[j] = dv[j] * bt[j];
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      float s = E[i][0] * x[0];
+#pragma unroll
+      for (int j = 1; j < kN; ++j)
+        s = fmaf(E[i][j], x[j], s);
+      du[i] = fmaf(-a[i], s, du[i]);
+      y[i] = du[i] * a[i];
+    }
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      float s = E[0][j] * y[0];
+#pragma unroll
+      for (int i = 1; i < kN; ++i)
+        s = fmaf(E[i][j], y[i], s);
+      dv[j] = -bp[j] * s;
+    }
+#pragma unroll
+    for (int i = 0; i < kN; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        W[i][j] = fmaf(a[i], x[j], fmaf(y[i], bp[j], W[i][j]));
+#pragma unroll
+    for (int a2 = 0; a2 < kN; ++a2) {
+      du[a2] = 0.0f;
+      bt[a2] = bp[a2];
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      dL[i][j] = fmaf(-E[i][j], W[i][j], G[i][j]);
+}
+
+/// softmax_eps backward, O(T^2): X of each step recomputed from the start.
+template <int kN, typename K>
+__device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[kN][kN], float (&G)[kN][kN]) {
+  // Walk the 2T-1 normalisation steps backwards: Y = X / (s + eps) along an axis gives
+  // dX = (dY - sum_axis(dY * Y)) / (s + eps). X is recomputed from the start for each step.
+  constexpr int kT = K::sinkhorn_iters;
+  float X[kN][kN];
+  for (int k = 2 * kT - 2; k >= 0; --k) {
+    softmax_eps_state<kN, K>(S, k, X);
+    const bool column = step_is_column(k);
+    float sums[kN], dot[kN];
+    axis_sums<kN>(X, column, sums);
+#pragma unroll
+    for (int a = 0; a < kN; ++a) {
+      float d = 0.0f;
+#pragma unroll
+      for (int b = 0; b < kN; ++b) {
+        const int i = column ? b : a, j = column ? a : b;
+        d += G[i][j] * (X[i][j] / (sums[a] + K::sinkhorn_eps));
+      }
+      dot[a] = d;
+    }
+#pragma unroll
+    for (int i = 0; i < kN; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j) {
+        const int a = column ? j : i;
+        G[i][j] = (G[i][j] - dot[a]) / (sums[a] + K::sinkhorn_eps);
+      }
+  }
+}
+
+/// Step k of the softmax_eps backward in scaling form: dX = (dY - sum_axis(dY * Y)) / d, with
+/// Y = diag(r) E diag(c) after the step and its divisors d recomputed with the forward's own
+/// operations from the changed axis before the step (slot k - 2, or ones); then that axis walks
+/// back to it.
+template <bool kColumn, int kN, int kThreads, typename K>
+__device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&G)[kN][kN], int k, const float *hist) {
+  float before[kN], dot[kN], inv[kN];
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    before[a] = k >= 2 ? hist[((k - 2) * kN + a) * kThreads + threadIdx.x] : 1.0f;
+#pragma unroll
+  for (int a = 0; a < kN; ++a) {
+    const float q = step_q<kColumn, kN>(E, r, c, a);
+    inv[a] = approx_rcp(fmaf(before[a], q, K::sinkhorn_eps));
+    float s = 0.0f;
+#pragma unroll
+    for (int b = 0; b < kN; ++b) {
+      const int i = kColumn ? b : a, j = kColumn ? a : b;
+      s = fmaf(G[i][j], r[i] * E[i][j] * c[j], s);
+    }
+    dot[a] = s;
+  }
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      G[i][j] = (G[i][j] - dot[kColumn ? j : i]) * inv[kColumn ? j : i];
+#pragma unroll
+  for (int a = 0; a < kN; ++a) {
+    if (kColumn)
+      c[a] = before[a];
+    else
+      r[a] = before[a];
+  }
+}
+
+/// softmax_eps backward, O(T), in scaling form: the forward stores each step's changed vector,
+/// the walk back reads one slot per step.
+template <int kN, int kThreads, typename K>
+__device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
+  constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
+  float r[kN], c[kN];
+  scaled_steps<kN, kThreads, K>(E, r, c, hist);
+  // the last step (2T - 2) divides columns; before it come row/column pairs
+  scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, kSteps - 1, hist);
+  for (int k = kSteps - 2; k >= 1; k -= 2) {
+    scaled_step_backward<false, kN, kThreads, K>(E, r, c, G, k, hist);
+    scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, k - 1, hist);
   }
 }
 
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__ SinkhornBwdArgs args) {
   constexpr int kT = K::sinkhorn_iters;
+  using History = SinkhornHistory<kN, kThreads, K>;
+  __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
+  float *hist = History::kFits ? hist_storage : nullptr;
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
     float L[kN][kN], G[kN][kN], dL[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
     load_matrix<kN>(args.dres + m * kN * kN, G);
     if constexpr (K::sinkhorn_log) {
-      // SPEC.md: G = dres * res; dL = G; du = sum_j G; dv = sum_i G; then t = T .. 1.
-      float u[kN], v[kN], v_prev[kN], du[kN], dv[kN];
-      log_potentials<kN>(L, kT, u, v, v_prev);
-#pragma unroll
-      for (int i = 0; i < kN; ++i)
-#pragma unroll
-        for (int j = 0; j < kN; ++j) {
-          G[i][j] *= expf(u[i] + L[i][j] + v[j]);
-          dL[i][j] = G[i][j];
-        }
-      axis_sums<kN>(G, false, du);
-      axis_sums<kN>(G, true, dv);
-      for (int t = kT; t >= 1; --t) {
-        log_potentials<kN>(L, t, u, v, v_prev);
-#pragma unroll
-        for (int i = 0; i < kN; ++i) {
-          float s = 0.0f;
-#pragma unroll
-          for (int j = 0; j < kN; ++j) {
-            const float A = expf(L[i][j] + u[i] + v[j]);
-            dL[i][j] -= dv[j] * A;
-            s += dv[j] * A;
-          }
-          du[i] -= s;
-        }
-        float dv_new[kN];
-#pragma unroll
-        for (int j = 0; j < kN; ++j)
-          dv_new[j] = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kN; ++i)
-#pragma unroll
-          for (int j = 0; j < kN; ++j) {
-            const float B = expf(L[i][j] + u[i] + v_prev[j]);
-            dL[i][j] -= du[i] * B;
-            dv_new[j] -= du[i] * B;
-          }
-#pragma unroll
-        for (int a = 0; a < kN; ++a) {
-          dv[a] = dv_new[a];
-          du[a] = 0.0f;
-        }
-      }
+      float mx;
+      if (History::kFits && exp_domain_fits<kN>(L, mx))
+        log_backward_history<kN, kThreads, kT>(L, mx, G, dL, hist);
+      else
+        log_backward_recompute<kN, kT>(L, G, dL);
     } else {
-      // Walk the 2T-1 normalisation steps backwards: Y = X / (s + eps) along an axis gives
-      // dX = (dY - sum_axis(dY * Y)) / (s + eps). X is recomputed from the start for each step.
-      float S[kN][kN], X[kN][kN];
+      float S[kN][kN];
       row_softmax<kN>(L, S);
-      for (int k = 2 * kT - 2; k >= 0; --k) {
-        softmax_eps_state<kN, K>(S, k, X);
-        const bool column = step_is_column(k);
-        float sums[kN], dot[kN];
-        axis_sums<kN>(X, column, sums);
-#pragma unroll
-        for (int a = 0; a < kN; ++a) {
-          float d = 0.0f;
-#pragma unroll
-          for (int b = 0; b < kN; ++b) {
-            const int i = column ? b : a, j = column ? a : b;
-            d += G[i][j] * (X[i][j] / (sums[a] + K::sinkhorn_eps));
-          }
-          dot[a] = d;
-        }
+      if constexpr (History::kFits) {
+        float E[kN][kN];
 #pragma unroll
         for (int i = 0; i < kN; ++i)
 #pragma unroll
-          for (int j = 0; j < kN; ++j) {
-            const int a = column ? j : i;
-            G[i][j] = (G[i][j] - dot[a]) / (sums[a] + K::sinkhorn_eps);
-          }
+          for (int j = 0; j < kN; ++j)
+            E[i][j] = S[i][j] + K::sinkhorn_eps;
+        softmax_eps_backward_history<kN, kThreads, K>(E, G, hist);
+      } else {
+        softmax_eps_backward_recompute<kN, K>(S, G);
       }
       // The eps added after the softmax is a constant: dS = dP; dL = S (dS - sum_j dS S).
 #pragma unroll

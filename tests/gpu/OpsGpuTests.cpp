@@ -309,6 +309,25 @@ TEST_CASE("a whole mHC sublayer forward and backward matches the references in b
   }
 }
 
+TEST_CASE("sinkhorn matches the reference where logits span more than the exp-domain range") {
+  if (!requireGpu("sinkhorn with wide logits"))
+    return;
+  // NOTE: the log contract iterates in the exp domain only while a token's logits span <= 20;
+  // alternating tokens of sigma 1 and 9 (spans up to about 60) mix both paths inside each warp.
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (int N : {2, 4}) {
+      const MixConfig Config = configFor(K, DType::BF16, N, 256);
+      OpDef Def = makeOpDef(Op::Sinkhorn, Config, 4096, false, false);
+      const int64_t Matrix = int64_t(N) * N;
+      Def.Inputs[0].Draw = [Matrix](Random &R, int64_t I) { return R.normal() * ((I / Matrix) % 2 ? 9.0f : 1.0f); };
+      const uint64_t Seed = freshSeed();
+      INFO(Def.Label << " seed " << Seed);
+      const double Tolerance = toleranceFor(Config, Op::Sinkhorn);
+      checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
+      checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
+    }
+}
+
 } // namespace test
 } // namespace mhcjit
 

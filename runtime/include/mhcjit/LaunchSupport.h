@@ -43,9 +43,14 @@ llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlo
 llvm::Expected<KernelSpec> callSpec(const MixConfig &Config, Op Operation, Direction Dir, int Align,
                                     bool AccumulateDx = false, int64_t M = 0);
 
-/// out[c] = sum_{r < Rows} Part[r * Stride + c] for c < Cols, in row order (reduce_rows).
+/// out[c] = sum_{r < Rows} Part[r * Stride + c] for c < Cols, in a fixed order (reduce_rows).
 llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
                        CUstream Stream);
+
+/// reduceRows in one launch whose columns from Split on land in Out2: column c goes to Out[c]
+/// for c < Split, to Out2[c - Split] otherwise (scale backward: dalpha, then dbeta).
+llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
+                            int64_t Split, float *Out2, CUstream Stream);
 
 /// Multiprocessors of the current context's device.
 llvm::Expected<int> currentSmCount();
