@@ -14,7 +14,9 @@ namespace mhc {
 /// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
 /// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so
 /// 4096 tokens already fill the GPU. Example: K = 28672 -> 9 splits of 3200 columns.
-MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) { return K >= 6144 ? int(K / 3072) : 1; }
+MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
+  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceWarpRows: summed in order
+}
 /// Columns per split, a multiple of the kernel's 64-column step.
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
   return ((K + project_fwd_splits(K) - 1) / project_fwd_splits(K) + 63) / 64 * 64;
@@ -180,6 +182,10 @@ struct HeadBwdSliceArgs {
 
 /// reduce_rows gives each column a warp up to this many columns, a thread beyond.
 constexpr long long kReduceWarpColumns = 1024;
+/// ... and only with at least this many rows. The choice must not depend on the column count
+/// alone: project forward's split sums (rows = splits, a function of K) have M-dependent
+/// columns, and a token's H must not depend on M.
+constexpr long long kReduceWarpRows = 64;
 
 /// out[c] = sum_{r < rows} part[r * stride + c] in a fixed order, for c < cols; columns from
 /// split on go to out2[c - split] instead (split = cols: everything in out).

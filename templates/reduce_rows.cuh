@@ -1,9 +1,9 @@
 // mhcjit templates: out[c] = sum_r part[r][c] in a fixed order, the finish of every parameter
 // gradient that blocks produce as partial rows (no floating-point atomics anywhere). Columns
 // from args.split on go to out2, so one launch can finish two gradients stored side by side.
-// Narrow reductions (cols <= kReduceWarpColumns: dalpha, dbeta, dscale, ...) give each column a
-// warp: lane l sums rows l, l + 32, ... in order, then a fixed butterfly. Wide ones give each
-// column a thread that sums its rows in order.
+// Narrow, deep reductions (cols <= kReduceWarpColumns, rows >= kReduceWarpRows: dalpha, dbeta,
+// dscale, ...) give each column a warp: lane l sums rows l, l + 32, ... in order, then a fixed
+// butterfly. The others give each column a thread that sums its rows in order.
 #pragma once
 
 #include "mhc_common.cuh"
@@ -16,7 +16,7 @@ __device__ __forceinline__ float *destination(const ReduceRowsArgs &args, i64 c)
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ ReduceRowsArgs args) {
-  if (args.cols <= kReduceWarpColumns) {
+  if (args.cols <= kReduceWarpColumns && args.rows >= kReduceWarpRows) {
     constexpr int kWarps = kThreads / 32;
     const int lane = threadIdx.x % 32;
     for (i64 c = i64(blockIdx.x) * kWarps + threadIdx.x / 32; c < args.cols; c += i64(gridDim.x) * kWarps) {

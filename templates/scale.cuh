@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
   const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
     const Rms<K> rms(args.ms[m]);
-    float dms = 0.0f;
+    double dms = 0.0; // N terms that may cancel: summed in double, one rounding at the end
 #pragma unroll
     for (int t = 0; t < kMix; ++t) {
       const int g = mix_group<kN>(t);
@@ -82,9 +82,9 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
       args.dH[m * kMix + t] = gh * a * rms.r;
       acc[g] = fmaf(gh * H, rms.r, acc[g]);
       acc[3 + t] += gh;
-      dms = fmaf(gh * a, H, dms);
+      dms = fma(double(gh * a), double(H), dms);
     }
-    args.dms[m] = rms.dr * dms;
+    args.dms[m] = rms.dr * float(dms);
   }
   block_sum_to_thread0<kThreads, kRow>(acc, scratch);
   if (threadIdx.x == 0)

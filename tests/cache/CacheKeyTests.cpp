@@ -194,7 +194,10 @@ TEST_CASE("every spec field reaches the key: a changed field changes the record 
   // a field missing from canonicalRecord() would come back at its default and fail here.
   using SpecChange = std::pair<const char *, std::function<void(KernelSpec &)>>;
   const std::vector<SpecChange> Changes = {
-      {"op", [](KernelSpec &S) { S.Operation = Op::Project; }},
+      {"op", [](KernelSpec &S) {
+         S.Operation = Op::Project;
+         S.Tile.Rows = 128; // 16 tokens per warp (templates/project.cuh)
+       }},
       {"dir", [](KernelSpec &S) { S.Dir = Direction::Backward; }},
       {"n", [](KernelSpec &S) { S.N = 3; }},
       {"C", [](KernelSpec &S) { S.C += 8; }},
@@ -222,6 +225,7 @@ TEST_CASE("every spec field reaches the key: a changed field changes the record 
       {"pointer_align", [](KernelSpec &S) { S.PointerAlign = 2; }},
       {"has_gamma (project)", [](KernelSpec &S) {
          S.Operation = Op::Project;
+         S.Tile.Rows = 128;
          S.HasGamma = true;
        }},
       {"has_bias (expand_combine)", [](KernelSpec &S) {
@@ -230,6 +234,7 @@ TEST_CASE("every spec field reaches the key: a changed field changes the record 
        }},
       {"params (project, bf16 stream)", [](KernelSpec &S) {
          S.Operation = Op::Project;
+         S.Tile.Rows = 128;
          S.Params = ParamType::Stream;
        }},
       {"params (expand_combine with bias, fp16 stream)", [](KernelSpec &S) {

@@ -135,16 +135,16 @@ TEST_CASE("a record written before the parameter type existed parses with fp32 p
 TEST_CASE("the parameter type is the template argument after the stream type of project and expand_combine") {
   KernelSpec P = specOf(Op::Project, Direction::Forward);
   P.Tile.Threads = 256;
-  P.Tile.Rows = 4;
-  CHECK(nameOf(P) == "mhc::project_fwd<4, 7168, mhc::bf16_t, float, 256, 4, false, false>");
+  P.Tile.Rows = 128;
+  CHECK(nameOf(P) == "mhc::project_fwd<4, 7168, mhc::bf16_t, float, 256, 128, false, false, 16>");
   P.Params = ParamType::Stream;
   P.HasGamma = true;
-  CHECK(nameOf(P) == "mhc::project_fwd<4, 7168, mhc::bf16_t, mhc::bf16_t, 256, 4, false, true>");
+  CHECK(nameOf(P) == "mhc::project_fwd<4, 7168, mhc::bf16_t, mhc::bf16_t, 256, 128, false, true, 16>");
   KernelSpec PB = specOf(Op::Project, Direction::Backward, DType::FP16);
   PB.Tile.Threads = 128;
   PB.Params = ParamType::Stream;
   PB.AccumulateDx = true;
-  CHECK(nameOf(PB) == "mhc::project_bwd<4, 7168, mhc::fp16_t, mhc::fp16_t, 128, false, false, true>");
+  CHECK(nameOf(PB) == "mhc::project_bwd<4, 7168, mhc::fp16_t, mhc::fp16_t, 128, false, false, true, 16>");
 
   KernelSpec E = specOf(Op::ExpandCombine, Direction::Forward);
   E.Tile.Threads = 256;
