@@ -80,9 +80,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
   // 4-bank groups.
   constexpr int kStride = 68;
   using XOp = Operand<kTf32, kExactX>;
-  // Two buffers where they fit in 40 KiB (n <= 4 in the fp32 mode, n <= 5 in tf32), else one.
-  constexpr int kBuffers = 2 * kParts * kTiles * 8 * kStride * 4 <= 40 * 1024 ? 2 : 1;
-  __shared__ __align__(16) unsigned ps[kBuffers][kParts][kTiles * 8][kStride];
+  __shared__ __align__(16) unsigned ps[kParts][kTiles * 8][kStride];
 
   const T *x = static_cast<const T *>(args.x);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -102,31 +100,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
       acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
   }
 
-  // The block's share of a step's phi * gamma tile: element e covers row e / 8, columns
-  // (e % 8) * 8 .. + 7. Loaded one step ahead into registers, so the L2 latency hides behind the
-  // current step's products; the tile is double-buffered in shared memory, one barrier a step.
-  constexpr int kStage = (kTiles * 8 * 8 + kThreads - 1) / kThreads;
-  float pv[kStage][8];
-  auto load_phi = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < kStage; ++i) {
-      const int e = threadIdx.x + i * kThreads;
-      if (e < kTiles * 8 * 8) {
-        load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), e / 8, kMix, k0 + (e % 8) * 8, pv[i]);
-        if constexpr (kHasGamma) {
-          float gm[8];
-          load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + (e % 8) * 8, gm);
-#pragma unroll
-          for (int q = 0; q < 8; ++q)
-            pv[i][q] *= gm[q];
-        }
-      }
-    }
-  };
-  if (k_begin < k_end)
-    load_phi(k_begin);
-  int buf = 0;
-  for (int k0 = k_begin; k0 < k_end; k0 += 64, buf = (buf + 1) % kBuffers) {
+  for (int k0 = k_begin; k0 < k_end; k0 += 64) {
     // This warp's x first, so its loads are in flight while the block stages phi.
     float xv[kMT][2][2][8]; // [tile][row g / g+8][column group][column]
 #pragma unroll
@@ -136,24 +110,27 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 #pragma unroll
         for (int h = 0; h < 2; ++h)
           load_cols8<T, kK, kPtrAlign>(x, row0 + mt * 16 + h * 8 + g, args.M, k0 + grp * 32 + t * 8, xv[mt][h][grp]);
-    if constexpr (kBuffers == 1)
-      __syncthreads(); // one buffer: every warp has finished reading the previous step's tile
+    __syncthreads(); // the previous step's reads of ps are done
+    for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
+      const int row = e / 8, c8 = (e % 8) * 8;
+      float v[8];
+      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), row, kMix, k0 + c8, v);
+      if constexpr (kHasGamma) {
+        float gm[8];
+        load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + c8, gm);
 #pragma unroll
-    for (int i = 0; i < kStage; ++i) {
-      const int e = threadIdx.x + i * kThreads;
-      if (e < kTiles * 8 * 8)
+        for (int q = 0; q < 8; ++q)
+          v[q] *= gm[q];
+      }
 #pragma unroll
-        for (int q = 0; q < 8; ++q) {
-          const Operand<kTf32, false> o(pv[i][q]);
-          ps[buf][0][e / 8][(e % 8) * 8 + q] = o.hi;
-          if constexpr (!kTf32)
-            ps[buf][kParts - 1][e / 8][(e % 8) * 8 + q] = o.lo;
-        }
+      for (int q = 0; q < 8; ++q) {
+        const Operand<kTf32, false> o(v[q]);
+        ps[0][row][c8 + q] = o.hi;
+        if constexpr (!kTf32)
+          ps[kParts - 1][row][c8 + q] = o.lo;
+      }
     }
-    // Two buffers: every warp finished reading this one two steps ago, before the last barrier.
     __syncthreads();
-    if (k0 + 64 < k_end)
-      load_phi(k0 + 64);
 
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -181,7 +158,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
         unsigned b[kParts][8];
 #pragma unroll
         for (int part = 0; part < kParts; ++part) {
-          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[buf][part][nt * 8 + g][grp * 32 + t * 8]);
+          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[part][nt * 8 + g][grp * 32 + t * 8]);
           const uint4 lo4 = src[0], hi4 = src[1];
           b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
           b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
