@@ -13,6 +13,7 @@
 #include "mhcjit/TileHeuristic.h"
 #include "mhcjit/mhcjit.hpp"
 
+#include "CompileJobs.h"
 #include "TestSupport.h"
 #include "doctest/doctest.h"
 
@@ -35,50 +36,6 @@ using namespace mhcjit;
 using namespace mhcjit::test;
 
 namespace {
-
-/// One compilation to run and its outcome.
-struct CompileJob {
-  KernelSpec Spec;
-  std::string Arch;
-  std::string NameExpression;
-  bool Ok = false;
-  std::string Error;
-  CompileOutput Output;
-};
-
-CompileJob job(const KernelSpec &Spec, const std::string &Arch) {
-  CompileJob J;
-  J.Spec = Spec;
-  J.Arch = Arch;
-  return J;
-}
-
-/// Compiles every job on two threads (NVRTC programs are independent), then returns them.
-/// Assertions happen afterwards on the test's thread.
-void compileAll(std::vector<CompileJob> &Jobs) {
-  std::atomic<size_t> Next{0};
-  auto Worker = [&] {
-    for (size_t I = Next++; I < Jobs.size(); I = Next++) {
-      CompileJob &J = Jobs[I];
-      auto Kernel = generateKernel(J.Spec);
-      if (!Kernel) {
-        J.Error = "generateKernel: " + llvm::toString(Kernel.takeError());
-        continue;
-      }
-      J.NameExpression = Kernel->NameExpression;
-      auto Out = compileCubin(*Kernel, J.Arch);
-      if (!Out) {
-        J.Error = llvm::toString(Out.takeError());
-        continue;
-      }
-      J.Ok = true;
-      J.Output = std::move(*Out);
-    }
-  };
-  std::thread Helper(Worker);
-  Worker();
-  Helper.join();
-}
 
 /// The ELF header's e_machine field (little endian, offset 18).
 unsigned elfMachine(llvm::StringRef Binary) {
@@ -706,34 +663,16 @@ TEST_CASE("every kernel of every op compiles with NVRTC for sm_80, sm_90a and sm
   Wide.StreamType = DType::FP32;
   Wide.Contract = contractPreset(ContractKind::Megatron);
   Targets.push_back({"sm_90a", Wide});
-  std::vector<std::pair<std::string, KernelSpec>> Jobs;
+  std::vector<CompileJob> Jobs;
   for (const Target &T : Targets)
     for (Op O : allOps())
       for (Direction D : {Direction::Forward, Direction::Backward}) {
         auto Specs = kernelsForCall(T.Config, O, D);
         REQUIRE_MESSAGE(static_cast<bool>(Specs), failureOf(Specs).Message);
         for (const KernelSpec &S : *Specs)
-          Jobs.push_back({T.Arch, S});
+          Jobs.push_back(job(S, T.Arch));
       }
-  std::vector<std::string> Failures(Jobs.size());
-  auto Work = [&](size_t First) {
-    for (size_t I = First; I < Jobs.size(); I += 2) {
-      auto Kernel = generateKernel(Jobs[I].second);
-      if (!Kernel) {
-        Failures[I] = failureOf(Kernel).Message;
-        continue;
-      }
-      auto Out = compileCubin(*Kernel, Jobs[I].first);
-      if (!Out)
-        Failures[I] = specLabel(Jobs[I].second) + " for " + Jobs[I].first + ": " + failureOf(Out).Message;
-      else if (Out->Binary.compare(0, 4, "\x7f" "ELF") != 0)
-        Failures[I] = specLabel(Jobs[I].second) + ": not an ELF cubin";
-    }
-  };
-  std::thread Other(Work, 1);
-  Work(0);
-  Other.join();
-  for (const std::string &F : Failures)
+  for (const std::string &F : compileFailures(Jobs))
     CHECK_MESSAGE(F.empty(), F);
   CHECK(Jobs.size() > 100);
 }

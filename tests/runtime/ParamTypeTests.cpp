@@ -8,6 +8,7 @@
 #include "mhcjit/KernelSource.h"
 #include "mhcjit/mhcjit.hpp"
 
+#include "CompileJobs.h"
 #include "TestSupport.h"
 #include "doctest/doctest.h"
 
@@ -196,7 +197,7 @@ TEST_CASE("every kernel that reads stream-dtype parameters compiles with NVRTC f
   MixConfig Tf32 = Targets.front().Config; // bf16 on tensor cores
   Tf32.Prec = Precision::TF32;
   Targets.push_back({"sm_100a", Tf32});
-  std::vector<std::pair<std::string, KernelSpec>> Jobs;
+  std::vector<CompileJob> Jobs;
   for (const Target &T : Targets)
     for (Op O : {Op::Project, Op::ExpandCombine})
       for (Direction D : {Direction::Forward, Direction::Backward}) {
@@ -204,27 +205,9 @@ TEST_CASE("every kernel that reads stream-dtype parameters compiles with NVRTC f
         REQUIRE_MESSAGE(static_cast<bool>(Specs), failureOf(Specs).Message);
         for (const KernelSpec &S : *Specs)
           if (S.Params == ParamType::Stream)
-            Jobs.push_back({T.Arch, S});
+            Jobs.push_back(job(S, T.Arch));
       }
-  std::vector<std::string> Failures(Jobs.size());
-  auto Work = [&](size_t First) {
-    for (size_t I = First; I < Jobs.size(); I += 2) {
-      auto Kernel = generateKernel(Jobs[I].second);
-      if (!Kernel) {
-        Failures[I] = failureOf(Kernel).Message;
-        continue;
-      }
-      auto Out = compileCubin(*Kernel, Jobs[I].first);
-      if (!Out)
-        Failures[I] = specLabel(Jobs[I].second) + " for " + Jobs[I].first + ": " + failureOf(Out).Message;
-      else if (Out->Binary.compare(0, 4, "\x7f" "ELF") != 0)
-        Failures[I] = specLabel(Jobs[I].second) + ": not an ELF cubin";
-    }
-  };
-  std::thread Other(Work, 1);
-  Work(0);
-  Other.join();
-  for (const std::string &F : Failures)
+  for (const std::string &F : compileFailures(Jobs))
     CHECK_MESSAGE(F.empty(), F);
   // per target: project 6 (gamma x accumulate, forward 2 + backward 4), expand_combine 3 (bias)
   CHECK(Jobs.size() == Targets.size() * 9);
