@@ -7,6 +7,8 @@
 
 #include "mhc_args.h"
 
+#include "llvm/ADT/STLExtras.h"
+
 #include <algorithm>
 
 namespace mhcjit {
@@ -46,17 +48,15 @@ llvm::Error checkGrid(int64_t Blocks, llvm::StringRef What) {
 
 /// The spec of a project call: gamma and the parameter dtype from the call, and the pointer
 /// alignment of all its tensors (element-wide accesses unless every pointer is 16-byte aligned).
+/// Pointers(ParamBytes) lists the call's tensors, phi and gamma with elements of ParamBytes.
 llvm::Expected<KernelSpec> projectSpec(const MixConfig &Config, Direction Dir, bool AccumulateDx, bool HasGamma,
-                                       int64_t M, std::vector<PointerArg> Pointers) {
+                                       int64_t M, llvm::function_ref<std::vector<PointerArg>(int)> Pointers) {
   auto Spec = callSpec(Config, Op::Project, Dir, 16, AccumulateDx, M);
   if (!Spec)
     return Spec.takeError();
   Spec->HasGamma = HasGamma;
   Spec->Params = effectiveParams(*Spec, Config.Params);
-  for (PointerArg &P : Pointers)
-    if (P.Name == llvm::StringRef("phi") || P.Name == llvm::StringRef("gamma"))
-      P.ElementBytes = paramBytes(*Spec);
-  auto Align = checkPointers(Pointers);
+  auto Align = checkPointers(Pointers(paramBytes(*Spec)));
   if (!Align)
     return Align.takeError();
   Spec->PointerAlign = *Align == 16 ? 16 : dtypeSize(Config.StreamType);
@@ -66,10 +66,13 @@ llvm::Expected<KernelSpec> projectSpec(const MixConfig &Config, Direction Dir, b
 llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Args, CUstream Stream) {
   if (llvm::Error E = checkTokens(Args.M))
     return E;
-  std::vector<PointerArg> Pointers = {{"x", Args.X, dtypeSize(Config.StreamType)},
-                                      {"phi", Args.Phi, 4}, {"H", Args.H, 4}, {"ms", Args.Ms, 4}};
-  if (Args.Gamma)
-    Pointers.push_back({"gamma", Args.Gamma, 4});
+  auto Pointers = [&](int Param) {
+    std::vector<PointerArg> P = {{"x", Args.X, dtypeSize(Config.StreamType)},
+                                 {"phi", Args.Phi, Param}, {"H", Args.H, 4}, {"ms", Args.Ms, 4}};
+    if (Args.Gamma)
+      P.push_back({"gamma", Args.Gamma, Param});
+    return P;
+  };
   auto Spec = projectSpec(Config, Direction::Forward, false, Args.Gamma != nullptr, Args.M, Pointers);
   if (!Spec)
     return Spec.takeError();
@@ -102,14 +105,17 @@ llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &
   if (llvm::Error E = checkTokens(Args.M))
     return E;
   const int Elem = dtypeSize(Config.StreamType);
-  std::vector<PointerArg> Pointers = {{"x", Args.X, Elem},     {"phi", Args.Phi, 4},
-                                      {"dH", Args.DH, 4},      {"dms", Args.DMs, 4},
-                                      {"dx", Args.DX, Args.AccumulateDx ? 4 : Elem},
-                                      {"dphi", Args.DPhi, 4}};
-  if (Args.Gamma || Args.DGamma) {
-    Pointers.push_back({"gamma", Args.Gamma, 4});
-    Pointers.push_back({"dgamma", Args.DGamma, 4});
-  }
+  auto Pointers = [&](int Param) {
+    std::vector<PointerArg> P = {{"x", Args.X, Elem},     {"phi", Args.Phi, Param},
+                                 {"dH", Args.DH, 4},      {"dms", Args.DMs, 4},
+                                 {"dx", Args.DX, Args.AccumulateDx ? 4 : Elem},
+                                 {"dphi", Args.DPhi, 4}};
+    if (Args.Gamma || Args.DGamma) {
+      P.push_back({"gamma", Args.Gamma, Param});
+      P.push_back({"dgamma", Args.DGamma, 4});
+    }
+    return P;
+  };
   auto Spec = projectSpec(Config, Direction::Backward, Args.AccumulateDx, Args.Gamma != nullptr, Args.M, Pointers);
   if (!Spec)
     return Spec.takeError();
