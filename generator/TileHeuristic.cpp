@@ -16,10 +16,35 @@ int widestVec(const KernelSpec &Spec) {
   return Vec;
 }
 
-/// Threads for a kernel where one block walks one token's chunks: no more than it has chunks.
-int threadsForChunks(int64_t C, int Vec) {
+/// Vec of a stream op, from the widest access down (measured on H100, PERF.md "stream-op
+/// heuristic", n = 2, 4, 8, bf16 and fp32, both layouts):
+/// - aggregate backward (a block per token) reads 4 bytes per stream a thread (bf16 2, fp32 1):
+///   at n = 4, bf16, C = 7168 1497-1544 us against 2317 (sbcn vec 8) and 2937 (sbnc vec 8);
+/// - in sbcn, where a thread's chunk is one contiguous span of vec * n elements, the span is
+///   halved down to 16 bytes (32 for expand_combine backward), keeping at least 4 bytes a
+///   stream: n = 4 bf16 -> 2 (expand fwd 875 us against 1659 at vec 8), fp32 -> 1, n = 8 bf16
+///   -> 2; expand_combine backward n = 4 bf16 -> 4 (2414 us; vec 2 2635-2927, vec 8 5471);
+/// - in sbnc each stream is its own 16-byte access (vec 8 for bf16 measured best or within 2%).
+int streamVec(const KernelSpec &Spec) {
+  const int Size = dtypeSize(Spec.StreamType);
+  const bool Bwd = Spec.Dir == Direction::Backward;
+  int Vec = widestVec(Spec);
+  if (Spec.Operation == Op::Aggregate && Bwd) {
+    while (Vec > 1 && Vec * Size > 4)
+      Vec /= 2;
+  } else if (Spec.StreamLayout == Layout::SBCN) {
+    const int Span = Spec.Operation == Op::ExpandCombine && Bwd ? 32 : 16;
+    while (Vec > 1 && Vec * Spec.N * Size > Span && Vec * Size > 4)
+      Vec /= 2;
+  }
+  return Vec;
+}
+
+/// Threads for a kernel where one block walks one token's chunks: at most Cap, and no more than
+/// the token has chunks (rounded up to a warp).
+int threadsForChunks(int64_t C, int Vec, int Cap) {
   int64_t Chunks = (C + Vec - 1) / Vec;
-  int64_t Threads = std::min<int64_t>(256, (Chunks + 31) / 32 * 32);
+  int64_t Threads = std::min<int64_t>(Cap, (Chunks + 31) / 32 * 32);
   return static_cast<int>(std::max<int64_t>(32, Threads));
 }
 
@@ -34,13 +59,20 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
   switch (Spec.Operation) {
   case Op::Aggregate:
   case Op::ExpandCombine:
-    Tile.Vec = widestVec(Spec);
-    if (Bwd)
-      Tile.Threads = threadsForChunks(Spec.C, Tile.Vec);
+    Tile.Vec = streamVec(Spec);
+    // backward: a block per token, at most 512 threads for aggregate (n <= 4; n = 8 with dx
+    // accumulation spilled at 512, whose cap is 128 registers a thread) and 256 for
+    // expand_combine (128 for n > 4: 3685 against 4113 us at n = 8, C = 4096).
+    if (Bwd) {
+      int Cap = Spec.N <= 4 ? 512 : 256;
+      if (Spec.Operation == Op::ExpandCombine)
+        Cap = Spec.N <= 4 ? 256 : 128;
+      Tile.Threads = threadsForChunks(Spec.C, Tile.Vec, Cap);
+    }
     break;
   case Op::Expand:
   case Op::Contract:
-    Tile.Vec = widestVec(Spec);
+    Tile.Vec = streamVec(Spec);
     break;
   case Op::Project:
     // Tensor cores in both directions: forward 8 warps of 16 tokens each, sharing each step's

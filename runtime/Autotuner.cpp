@@ -4,10 +4,14 @@
 #include "mhcjit/Candidates.h"
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
+#include "mhcjit/KernelProvider.h"
+#include "mhcjit/RuntimeOptions.h"
 #include "mhcjit/ScratchLaunch.h"
 #include "mhcjit/TileOverride.h"
 
 #include "llvm/Support/Format.h"
+#include "llvm/Support/ThreadPool.h"
+#include "llvm/Support/Threading.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <algorithm>
@@ -37,6 +41,39 @@ std::string tileText(const TileConfig &T) {
          " rows=" + std::to_string(T.Rows);
 }
 
+/// Compiles (or finds in a cache) every kernel any candidate launches, on all cores, so that the
+/// timing loop does not compile them one after another (NVRTC takes about a second a kernel).
+llvm::Error buildCandidates(const MixConfig &Config, const KernelSpec &CallBase, Op Operation, Direction Dir,
+                            const std::vector<TileConfig> &Candidates) {
+  std::vector<KernelSpec> Specs;
+  for (const TileConfig &Tile : Candidates) {
+    ScopedTileOverride Force(CallBase, Tile); // the override is per thread: collect here
+    auto Kernels = kernelsForCall(Config, Operation, Dir);
+    if (!Kernels)
+      return Kernels.takeError();
+    for (KernelSpec &K : *Kernels)
+      if (std::find(Specs.begin(), Specs.end(), K) == Specs.end())
+        Specs.push_back(std::move(K));
+  }
+  auto Arch = currentDeviceArch();
+  if (!Arch)
+    return Arch.takeError();
+  std::vector<std::string> Failures(Specs.size());
+  {
+    llvm::ThreadPool Pool(llvm::hardware_concurrency());
+    for (size_t I = 0; I < Specs.size(); ++I)
+      Pool.async([&, I] {
+        if (auto Built = buildKernel(Specs[I], *Arch, runtimeOptions()); !Built)
+          Failures[I] = llvm::toString(Built.takeError());
+      });
+    Pool.wait();
+  }
+  for (const std::string &F : Failures)
+    if (!F.empty())
+      return makeError(Errc::CompileFailed, "tuning " + specLabel(CallBase) + ": " + F);
+  return llvm::Error::success();
+}
+
 } // namespace
 
 llvm::Expected<TuneResult> tuneSpec(const KernelSpec &Base, int64_t M, TimingPlan Plan) {
@@ -60,6 +97,8 @@ llvm::Expected<TuneResult> tuneSpec(const KernelSpec &Base, int64_t M, TimingPla
   std::vector<TileConfig> Candidates = tileCandidates(*CallBase);
   if (Candidates.empty())
     return makeError(Errc::InvalidArgument, "no tile candidates for " + specLabel(*CallBase));
+  if (llvm::Error E = buildCandidates(Config, *CallBase, Base.Operation, Base.Dir, Candidates))
+    return std::move(E);
   TuneResult R;
   R.M = M;
   {

@@ -5,7 +5,9 @@
 #include "mhcjit/Errors.h"
 
 #include <algorithm>
+#include <cstring>
 #include <random>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -15,9 +17,9 @@ namespace {
 
 /// Fills Bytes at Pointer with Pattern repeated: one upload, then device copies that double
 /// the filled prefix (log2(Bytes / pattern) copies, no large host buffer).
-llvm::Error fillRepeated(CUdeviceptr Pointer, size_t Bytes, const std::vector<float> &Pattern) {
+llvm::Error fillRepeated(CUdeviceptr Pointer, size_t Bytes, const std::vector<uint8_t> &Pattern) {
   const DriverApi &Api = *driverApi();
-  size_t Filled = std::min(Bytes, Pattern.size() * sizeof(float));
+  size_t Filled = std::min(Bytes, Pattern.size());
   if (llvm::Error E = checkCuda(Api.cuMemcpyHtoD(Pointer, Pattern.data(), Filled), "cuMemcpyHtoD(scratch)"))
     return E;
   while (Filled < Bytes) {
@@ -27,6 +29,21 @@ llvm::Error fillRepeated(CUdeviceptr Pointer, size_t Bytes, const std::vector<fl
     Filled += Chunk;
   }
   return llvm::Error::success();
+}
+
+/// V (positive, normal in every dtype: [2^-14, 65504]) as Type's bits, truncated: scratch
+/// values need only be finite and of a realistic scale.
+void encodePositive(float V, DType Type, uint8_t *Out) {
+  uint32_t Bits;
+  std::memcpy(&Bits, &V, 4);
+  if (Type == DType::FP32) {
+    std::memcpy(Out, &Bits, 4);
+    return;
+  }
+  uint16_t Half = Type == DType::BF16
+                      ? uint16_t(Bits >> 16)
+                      : uint16_t(((((Bits >> 23) & 0xff) - 127 + 15) << 10) | ((Bits >> 13) & 0x3ff));
+  std::memcpy(Out, &Half, 2);
 }
 
 } // namespace
@@ -46,10 +63,10 @@ size_t ScratchTensors::allocatedBytes() const {
   return Sum;
 }
 
-llvm::Expected<void *> ScratchTensors::get(const std::string &Name, size_t Bytes, float Scale) {
+llvm::Expected<void *> ScratchTensors::get(const std::string &Name, size_t Bytes, float Scale, DType Type) {
   Bytes = std::max<size_t>(Bytes, 16);
   auto It = Buffers.find(Name);
-  if (It != Buffers.end() && It->second.Bytes >= Bytes)
+  if (It != Buffers.end() && It->second.Bytes >= Bytes && It->second.Type == Type)
     return reinterpret_cast<void *>(It->second.Pointer);
   auto Api = driverApi();
   if (!Api)
@@ -65,14 +82,15 @@ llvm::Expected<void *> ScratchTensors::get(const std::string &Name, size_t Bytes
                                 "cuMemAlloc(" + llvm::Twine(Bytes) + " bytes of scratch '" + Name + "')"))
     return std::move(E);
   B.Bytes = Bytes;
+  B.Type = Type;
   Buffers[Name] = B;
-  // random fp32 words in a harmless range; stream tensors read them as pairs of bf16 or fp16
-  // values, which are finite and non-zero too (never time on zeros)
-  std::vector<float> Pattern(1 << 16);
+  // random values of Type in a harmless range (never time on zeros)
+  const size_t Size = dtypeSize(Type);
+  std::vector<uint8_t> Pattern((1 << 16) * Size);
   std::minstd_rand Rng(static_cast<unsigned>(std::hash<std::string>()(Name)) | 1u);
   std::uniform_real_distribution<float> U(0.25f, 1.0f);
-  for (float &V : Pattern)
-    V = U(Rng) * Scale;
+  for (size_t I = 0; I < Pattern.size(); I += Size)
+    encodePositive(U(Rng) * Scale, Type, &Pattern[I]);
   if (llvm::Error E = fillRepeated(B.Pointer, Bytes, Pattern))
     return std::move(E);
   return reinterpret_cast<void *>(B.Pointer);
@@ -95,11 +113,13 @@ llvm::Expected<ScratchLaunch> scratchLaunch(const MixConfig &Config, Op Operatio
       {"phi", {Mix * K * 4, 0.01f}}, {"dphi", {Mix * K * 4, 1.0f}}, {"w", {N * K * 4, 0.01f}}, {"dw", {N * K * 4, 1.0f}},
       {"alpha", {16, 1.0f}}, {"beta", {Mix * 4, 0.5f}}, {"dalpha", {16, 1.0f}}, {"dbeta", {Mix * 4, 1.0f}},
       {"scale", {16, 1.0f}}, {"base", {N * 4, 0.5f}}, {"dscale", {16, 1.0f}}, {"dbase", {N * 4, 1.0f}}};
+  const std::set<std::string> StreamTensors = {"x", "dx", "out", "dout", "y", "dy", "f", "df"};
   std::map<std::string, void *> P;
   auto Need = [&](std::initializer_list<const char *> Names) -> llvm::Error {
     for (const char *Name : Names) {
       const auto &[Bytes, Scale] = Sizes.at(Name);
-      auto Pointer = Scratch.get(Name, size_t(Bytes), Scale);
+      const DType Type = StreamTensors.count(Name) ? Config.StreamType : DType::FP32;
+      auto Pointer = Scratch.get(Name, size_t(Bytes), Scale, Type);
       if (!Pointer)
         return Pointer.takeError();
       P[Name] = *Pointer;

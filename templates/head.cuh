@@ -19,27 +19,28 @@ __device__ __forceinline__ void split_k(int k, int &j, int &c) {
   }
 }
 
-/// u[j] = sum_k x[k] w[j][k] and sum_k x[k]^2 of token m, summed over the block (thread 0 gets them).
+/// u[j] = sum_k x[k] w[j][k] and sum_k x[k]^2 of token m, summed over the block (thread 0 gets them)
+/// in A (float forward; double backward, whose sums over j and tokens of dz*mix cancel).
 /// With dy given, also dwgt[j] = sum_c dy[c] x[j][c] (backward).
-template <int kN, int kC, typename T, Layout kLayout, int kThreads, bool kWithDy>
-__device__ __forceinline__ void head_token_sums(const T *x, const T *dy, const float *w, i64 m, float (&v)[2 * kN + 1], float *scratch) {
+template <int kN, int kC, typename T, Layout kLayout, int kThreads, bool kWithDy, typename A>
+__device__ __forceinline__ void head_token_sums(const T *x, const T *dy, const float *w, i64 m, A (&v)[2 * kN + 1], A *scratch) {
   constexpr int kK = kN * kC;
 #pragma unroll
   for (int p = 0; p < 2 * kN + 1; ++p)
-    v[p] = 0.0f;
+    v[p] = A(0);
   for (int k = threadIdx.x; k < kK; k += kThreads) {
-    const float xv = to_float(x[m * kK + k]);
+    const A xv = A(to_float(x[m * kK + k]));
 #pragma unroll
     for (int j = 0; j < kN; ++j)
-      v[j] = fmaf(xv, w[i64(j) * kK + k], v[j]);
-    v[kN] = fmaf(xv, xv, v[kN]);
+      v[j] = fma(xv, A(w[i64(j) * kK + k]), v[j]);
+    v[kN] = fma(xv, xv, v[kN]);
     if constexpr (kWithDy) {
       int j, c;
       split_k<kN, kC, kLayout>(k, j, c);
-      const float g = to_float(dy[m * kC + c]) * xv;
+      const A g = A(to_float(dy[m * kC + c])) * xv;
 #pragma unroll
       for (int s = 0; s < kN; ++s)
-        v[kN + 1 + s] += s == j ? g : 0.0f;
+        v[kN + 1 + s] += s == j ? g : A(0);
     }
   }
   block_sum_to_thread0<kThreads, 2 * kN + 1>(v, scratch);
@@ -54,7 +55,7 @@ __global__ void __launch_bounds__(kThreads) head_fwd(const __grid_constant__ Hea
   const T *x = static_cast<const T *>(args.x);
   for (i64 m = blockIdx.x; m < args.M; m += gridDim.x) {
     float v[2 * kN + 1];
-    head_token_sums<kN, kC, T, kLayout, kThreads, false>(x, x, args.w, m, v, scratch);
+    head_token_sums<kN, kC, T, kLayout, kThreads, false, float>(x, x, args.w, m, v, scratch);
     if (threadIdx.x == 0) {
       const float r = 1.0f / sqrtf(v[kN] / float(kK) + K::rms_eps);
 #pragma unroll
@@ -78,32 +79,32 @@ __global__ void __launch_bounds__(kThreads) head_fwd(const __grid_constant__ Hea
 template <int kN, int kC, typename T, Layout kLayout, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) head_bwd_token(const __grid_constant__ HeadBwdTokenArgs args) {
   constexpr int kK = kN * kC;
-  __shared__ float scratch[kThreads / 32 * (2 * kN + 1)];
+  __shared__ double scratch[kThreads / 32 * (2 * kN + 1)];
   double dscale = 0.0, dbase[kN];
 #pragma unroll
   for (int j = 0; j < kN; ++j)
     dbase[j] = 0.0;
   const float scale = args.scale[0];
   for (i64 m = blockIdx.x; m < args.M; m += gridDim.x) {
-    float v[2 * kN + 1];
-    head_token_sums<kN, kC, T, kLayout, kThreads, true>(static_cast<const T *>(args.x), static_cast<const T *>(args.dy),
+    double v[2 * kN + 1];
+    head_token_sums<kN, kC, T, kLayout, kThreads, true, double>(static_cast<const T *>(args.x), static_cast<const T *>(args.dy),
                                                         args.w, m, v, scratch);
     if (threadIdx.x == 0) {
-      // NOTE: the per-token scalar chain runs in double (a few dozen operations per token): its
-      // sums over j (dscale, dms) can cancel, and fp32 there cost more accuracy than all of K.
-      const double ms = double(v[kN]) / kK;
+      // NOTE: the per-token sums and the scalar chain run in double: dscale and dms are sums over j
+      // (and tokens) that can cancel, so fp32 errors of u and dwgt were amplified past 1e-5.
+      const double ms = v[kN] / kK;
       const double r = 1.0 / sqrt(ms + double(K::rms_eps));
       double dms = 0.0;
 #pragma unroll
       for (int j = 0; j < kN; ++j) {
-        const double mix = double(v[j]) * r;
+        const double mix = v[j] * r;
         const double s = 1.0 / (1.0 + exp(-(mix * scale + double(args.base[j]))));
-        const double dz = double(v[kN + 1 + j]) * s * (1.0 - s);
+        const double dz = v[kN + 1 + j] * s * (1.0 - s);
         dbase[j] += dz;
         dscale += dz * mix;
         args.wgt[m * kN + j] = float(s + double(K::pre_eps));
         args.du[m * kN + j] = float(dz * scale * r);
-        dms += dz * scale * double(v[j]);
+        dms += dz * scale * v[j];
       }
       args.dms[m] = float(-0.5 * r * r * r * dms);
     }

@@ -136,9 +136,9 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 /// Sums v[0..kCount) over the block in a fixed order (butterfly in each warp, then warps in
 /// index order), so the result is bitwise reproducible. Thread 0 receives the totals.
-/// `scratch` holds kThreads/32 * kCount floats; the call ends with a barrier so it may be reused.
-template <int kThreads, int kCount>
-__device__ __forceinline__ void block_sum_to_thread0(float (&v)[kCount], float *scratch) {
+/// `scratch` holds kThreads/32 * kCount values of type V; the call ends with a barrier so it may be reused.
+template <int kThreads, int kCount, typename V>
+__device__ __forceinline__ void block_sum_to_thread0(V (&v)[kCount], V *scratch) {
   constexpr int kWarps = kThreads / 32;
 #pragma unroll
   for (int i = 0; i < kCount; ++i)
@@ -155,7 +155,7 @@ __device__ __forceinline__ void block_sum_to_thread0(float (&v)[kCount], float *
     if (threadIdx.x == 0)
 #pragma unroll
       for (int i = 0; i < kCount; ++i) {
-        float s = scratch[i];
+        V s = scratch[i];
         for (int w = 1; w < kWarps; ++w)
           s += scratch[w * kCount + i];
         v[i] = s;

@@ -42,7 +42,6 @@ llvm::Expected<double> measureCopyBandwidth() {
 llvm::Expected<std::vector<BenchRow>> benchOps(const std::vector<BenchShape> &Shapes,
                                                const std::vector<Op> &Ops, const MixConfig &Base,
                                                double CopyBandwidth) {
-  ScratchTensors Scratch; // reused (grown) across shapes
   auto Timer = LaunchTimer::create();
   if (!Timer)
     return Timer.takeError();
@@ -55,6 +54,9 @@ llvm::Expected<std::vector<BenchRow>> benchOps(const std::vector<BenchShape> &Sh
       for (Direction D : {Direction::Forward, Direction::Backward}) {
         if (std::find(Ops.begin(), Ops.end(), O) == Ops.end())
           continue;
+        // fresh inputs for every op direction, as the tuner has: an op never reads what another
+        // wrote (last session the bench fed scale the H that project made from such inputs)
+        ScratchTensors Scratch;
         auto Launch = scratchLaunch(Config, O, D, M, Scratch);
         if (!Launch)
           return Launch.takeError();

@@ -69,8 +69,9 @@ TEST_CASE("the candidate order is deterministic (it is the tie-break order)") {
   REQUIRE(A.size() == B.size());
   for (size_t I = 0; I < A.size(); ++I)
     CHECK(sameTile(A[I], B[I]));
-  // bf16, C = 7168: vec 8 and 4, four thread counts each
-  CHECK(A.size() == 8);
+  // bf16, C = 7168: vec 8, 4 and 2, four thread counts each; the heuristic's (256, 2) first
+  CHECK(A.size() == 12);
+  CHECK(sameTile(A[0], TileConfig{256, 2, 1}));
   CHECK(sameTile(A[1], TileConfig{128, 8, 1}));
 }
 
@@ -106,7 +107,8 @@ TEST_CASE("vec candidates divide C and respect 16-byte accesses") {
 TEST_CASE("block-per-token backwards never get more threads than a token has chunks") {
   KernelSpec S = specOf(Op::Aggregate, Direction::Backward, 4, 256); // 32 chunks of 8
   for (const TileConfig &T : tileCandidates(S))
-    CHECK(T.Threads <= 64); // 32 chunks of vec 8 or 64 of vec 4
+    CHECK(T.Threads <= 128); // 32 chunks of vec 8, 64 of vec 4, 128 of vec 2
+  CHECK(tileCandidates(S).front().Threads == 128); // the heuristic: vec 2, a thread per chunk
 }
 
 TEST_CASE("only tiles that leave every per-token reduction order alone may depend on M") {

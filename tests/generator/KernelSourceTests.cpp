@@ -49,12 +49,12 @@ bool isLowerHex(llvm::StringRef S) {
 
 TEST_CASE("the sbcn forward kernel names aggregate_fwd with every template argument") {
   GeneratedKernel K = generateOrFail(aggregateSpec(Direction::Forward, Layout::SBCN));
-  CHECK(K.NameExpression == "mhc::aggregate_fwd<4, 7168, mhc::bf16_t, mhc::Layout::kSbcn, 256, 8, 16>");
+  CHECK(K.NameExpression == "mhc::aggregate_fwd<4, 7168, mhc::bf16_t, mhc::Layout::kSbcn, 256, 2, 16>");
   CHECK(K.FileName == "aggregate_fwd.cu");
   CHECK(contains(K.Source, "#include \"aggregate.cuh\"\n"));
 }
 
-TEST_CASE("the sbnc forward kernel differs from the sbcn one only in its layout argument") {
+TEST_CASE("the sbnc forward kernel differs from the sbcn one in its layout argument and vec") {
   GeneratedKernel Sbnc = generateOrFail(aggregateSpec(Direction::Forward, Layout::SBNC));
   GeneratedKernel Sbcn = generateOrFail(aggregateSpec(Direction::Forward, Layout::SBCN));
   CHECK(Sbnc.NameExpression == "mhc::aggregate_fwd<4, 7168, mhc::bf16_t, mhc::Layout::kSbnc, 256, 8, 16>");
@@ -68,15 +68,16 @@ TEST_CASE("the sbnc forward kernel differs from the sbcn one only in its layout 
 TEST_CASE("the backward kernels carry a trailing accumulate flag, false or true") {
   for (Layout L : {Layout::SBCN, Layout::SBNC}) {
     KernelSpec S = aggregateSpec(Direction::Backward, L);
-    std::string LayoutArg = L == Layout::SBCN ? "mhc::Layout::kSbcn" : "mhc::Layout::kSbnc";
+    // 4 bytes per stream a thread (vec 2), 512 threads, in either layout
+    std::string LayoutArg = L == Layout::SBCN ? "mhc::Layout::kSbcn, 512, 2" : "mhc::Layout::kSbnc, 512, 2";
     GeneratedKernel Write = generateOrFail(S);
     CHECK(Write.NameExpression ==
-          "mhc::aggregate_bwd<4, 7168, mhc::bf16_t, " + LayoutArg + ", 256, 8, 16, false>");
+          "mhc::aggregate_bwd<4, 7168, mhc::bf16_t, " + LayoutArg + ", 16, false>");
     CHECK(Write.FileName == "aggregate_bwd.cu");
     S.AccumulateDx = true;
     GeneratedKernel Add = generateOrFail(S);
     CHECK(Add.NameExpression ==
-          "mhc::aggregate_bwd<4, 7168, mhc::bf16_t, " + LayoutArg + ", 256, 8, 16, true>");
+          "mhc::aggregate_bwd<4, 7168, mhc::bf16_t, " + LayoutArg + ", 16, true>");
     CHECK(contains(Add.Source, "accumulate_dx=1"));
     CHECK(contains(Write.Source, "accumulate_dx=0"));
   }
@@ -84,9 +85,9 @@ TEST_CASE("the backward kernels carry a trailing accumulate flag, false or true"
 
 TEST_CASE("each stream dtype maps to its device type in the name expression") {
   CHECK(generateOrFail(aggregateSpec(Direction::Forward, Layout::SBCN, DType::FP16)).NameExpression ==
-        "mhc::aggregate_fwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 256, 8, 16>");
+        "mhc::aggregate_fwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 256, 2, 16>");
   CHECK(generateOrFail(aggregateSpec(Direction::Forward, Layout::SBCN, DType::FP32)).NameExpression ==
-        "mhc::aggregate_fwd<4, 7168, float, mhc::Layout::kSbcn, 256, 4, 16>");
+        "mhc::aggregate_fwd<4, 7168, float, mhc::Layout::kSbcn, 256, 1, 16>");
 }
 
 TEST_CASE("awkward shapes, small tiles and element alignment appear verbatim as arguments") {

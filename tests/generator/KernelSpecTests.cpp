@@ -44,19 +44,19 @@ uint32_t bitsOf(float F) {
 }
 
 /// A realistic valid spec: the runtime's forward bf16 aggregate at n = 4, C = 7168.
+/// A fixed tile, not the heuristic's, so that the records these tests spell out stay put.
 KernelSpec baseSpec() {
   KernelSpec S;
   S.N = 4;
   S.C = 7168;
   S.StreamType = DType::BF16;
-  S.Tile = defaultTileConfig(S);
+  S.Tile = TileConfig{256, 8, 1};
   return S;
 }
 
 KernelSpec backwardSpec() {
   KernelSpec S = baseSpec();
   S.Dir = Direction::Backward;
-  S.Tile = defaultTileConfig(S);
   return S;
 }
 
@@ -603,25 +603,39 @@ TEST_CASE("a spec label is short and names op, direction, shape and variant") {
 
 // ---- default tile config ----
 
-TEST_CASE("the default vector width is the widest power of two dividing C within 16 bytes") {
+TEST_CASE("the default aggregate vector width follows the documented rules in both layouts") {
   const std::vector<int64_t> Cs = {1, 2, 3, 4, 6, 7, 12, 64, 100, 1000, 2048, 4096, 7168, 16384};
+  for (Layout L : {Layout::SBCN, Layout::SBNC})
+  for (int N : {1, 2, 4, 8})
   for (DType T : {DType::BF16, DType::FP16, DType::FP32})
     for (Direction D : {Direction::Forward, Direction::Backward})
       for (int64_t C : Cs) {
         KernelSpec S;
         S.Dir = D;
+        S.N = N;
         S.C = C;
         S.StreamType = T;
+        S.StreamLayout = L;
         TileConfig Tile = defaultTileConfig(S);
-        const int Elem = dtypeSize(T);
+        const int Elem = dtypeSize(T), V = Tile.Vec;
         CAPTURE(C);
         CAPTURE(Elem);
-        CHECK(Tile.Vec >= 1);
-        CHECK((Tile.Vec & (Tile.Vec - 1)) == 0);
-        CHECK(C % Tile.Vec == 0);
-        CHECK(Tile.Vec * Elem <= 16);
-        // widest: doubling it breaks one of the two rules
-        CHECK((C % (2 * Tile.Vec) != 0 || 2 * Tile.Vec * Elem > 16));
+        CAPTURE(N);
+        CHECK(V >= 1);
+        CHECK((V & (V - 1)) == 0);
+        CHECK(C % V == 0);
+        CHECK(V * Elem <= 16);
+        // a doubled vec would break the rule that stopped it
+        const bool Indivisible = C % (2 * V) != 0 || 2 * V * Elem > 16;
+        if (D == Direction::Backward) { // 4 bytes per stream a thread
+          CHECK((V == 1 || V * Elem <= 4));
+          CHECK((Indivisible || 2 * V * Elem > 4));
+        } else if (L == Layout::SBCN) { // a span of vec * n elements: 16 bytes, or 4 a stream
+          CHECK((V == 1 || V * N * Elem <= 16 || V * Elem <= 4));
+          CHECK((Indivisible || (2 * V * N * Elem > 16 && 2 * V * Elem > 4)));
+        } else { // the widest
+          CHECK(Indivisible);
+        }
         CHECK(Tile.Threads >= 32);
         CHECK(Tile.Threads <= 1024);
         CHECK(Tile.Threads % 32 == 0);
@@ -631,33 +645,48 @@ TEST_CASE("the default vector width is the widest power of two dividing C within
 }
 
 TEST_CASE("the default tile matches the documented examples") {
-  KernelSpec S;
+  KernelSpec S; // aggregate, n = 4, sbcn
   S.StreamType = DType::BF16;
   S.C = 7168;
-  CHECK(defaultTileConfig(S).Vec == 8);
+  CHECK(defaultTileConfig(S).Vec == 2); // 4 streams x 2 bf16 = 16 bytes
   CHECK(defaultTileConfig(S).Threads == 256);
+  S.StreamLayout = Layout::SBNC;
+  CHECK(defaultTileConfig(S).Vec == 8); // 16 bytes per stream
+  S.StreamLayout = Layout::SBCN;
+  S.N = 2;
+  CHECK(defaultTileConfig(S).Vec == 4);
+  S.N = 8;
+  CHECK(defaultTileConfig(S).Vec == 2); // at least 4 bytes a stream
+  S.N = 4;
   S.C = 1000;
-  CHECK(defaultTileConfig(S).Vec == 8);
+  CHECK(defaultTileConfig(S).Vec == 2);
   S.C = 7;
   CHECK(defaultTileConfig(S).Vec == 1);
   S.StreamType = DType::FP32;
   S.C = 7168;
-  CHECK(defaultTileConfig(S).Vec == 4);
-  // backward: one block per token, no more threads than the token has chunks (at least 32)
+  CHECK(defaultTileConfig(S).Vec == 1);
+  // backward: one block per token, 4 bytes per stream a thread, no more threads than the token
+  // has chunks (at least 32), at most 512 (aggregate) or 256 (expand_combine)
   S.Dir = Direction::Backward;
   S.StreamType = DType::BF16;
-  S.C = 64; // 8 chunks
+  S.C = 64; // vec 2, 32 chunks
+  CHECK(defaultTileConfig(S).Vec == 2);
   CHECK(defaultTileConfig(S).Threads == 32);
-  S.C = 100; // vec 4, 25 chunks
+  S.C = 100; // vec 2, 50 chunks
+  CHECK(defaultTileConfig(S).Threads == 64);
+  S.C = 1000; // vec 2, 500 chunks
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.C = 7168;
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.Operation = Op::ExpandCombine; // 32-byte spans: vec 4, 1792 chunks
   CHECK(defaultTileConfig(S).Vec == 4);
-  CHECK(defaultTileConfig(S).Threads == 32);
-  S.C = 1000; // vec 8, 125 chunks
-  CHECK(defaultTileConfig(S).Threads == 128);
-  S.C = 7168; // 896 chunks
   CHECK(defaultTileConfig(S).Threads == 256);
+  S.N = 8;
+  CHECK(defaultTileConfig(S).Vec == 2);
+  CHECK(defaultTileConfig(S).Threads == 128);
 }
 
-TEST_CASE("the default tile depends only on op, direction, n, C and dtype") {
+TEST_CASE("the default tile depends only on op, direction, n, C, dtype and layout") {
   for (Direction D : {Direction::Forward, Direction::Backward})
     for (int64_t C : {7, 100, 7168}) {
       KernelSpec Base;
@@ -666,9 +695,6 @@ TEST_CASE("the default tile depends only on op, direction, n, C and dtype") {
       const TileConfig Expected = defaultTileConfig(Base);
       std::vector<KernelSpec> Others;
       KernelSpec S = Base;
-      S.StreamLayout = Layout::SBNC;
-      Others.push_back(S);
-      S = Base;
       S.Contract = contractPreset(ContractKind::DeepSeek);
       Others.push_back(S);
       S = Base;

@@ -48,10 +48,16 @@ struct OpDef {
   std::function<RefTensors(const HostTensors &)> ForwardRef, BackwardRef;
 };
 
+/// How the rows of x (and of H, ms) are drawn: Scaled multiplies each token's row by 10^U(-4, 0)
+/// (SPEC.md "Accuracy": the eps constants matter); Unit leaves them N(0, 1), for the finite
+/// differences, whose fp32 loss cannot resolve a step of a 1e-4 row next to rows of 1.
+enum class RowScale { Scaled, Unit };
+
 /// The op definitions (OpDefs.cpp). Optional: with gamma (project) or bias (expand_combine).
 /// phi, gamma and bias are Storage::Param: in the stream dtype when Config.Params is Stream (and
 /// the stream is bf16 or fp16), and their references read them in that dtype.
-OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate);
+OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional, bool Accumulate,
+                RowScale Rows = RowScale::Scaled);
 
 /// The dtype a tensor of Store occupies on the device for Def.
 DType storedType(const OpDef &Def, Storage Store);

@@ -68,7 +68,7 @@ TEST_CASE("inspect prints the translation unit, the name expression and the embe
   RunResult R = runTool(InspectFwd, Cache.path());
   CAPTURE_RUN(R);
   REQUIRE(R.ExitCode == 0);
-  CHECK(contains(R.Out, "mhc::aggregate_fwd<4, 7168, mhc::bf16_t, mhc::Layout::kSbcn, 256, 8, 16>"));
+  CHECK(contains(R.Out, "mhc::aggregate_fwd<4, 7168, mhc::bf16_t, mhc::Layout::kSbcn, 256, 2, 16>"));
   CHECK(contains(R.Out, "#include \"aggregate.cuh\""));
   CHECK(contains(R.Out, "--gpu-architecture=sm_90a"));
   for (const EmbeddedTemplate &T : embeddedTemplates()) {
@@ -97,10 +97,10 @@ TEST_CASE("inspect of a backward kernel names the accumulate flag") {
                                   "--C", "7168", "--dtype", "fp16"};
   RunResult Write = runTool(Bwd, Cache.path());
   REQUIRE(Write.ExitCode == 0);
-  CHECK(contains(Write.Out, "mhc::aggregate_bwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 256, 8, 16, false>"));
+  CHECK(contains(Write.Out, "mhc::aggregate_bwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 512, 2, 16, false>"));
   RunResult Add = runTool(with(Bwd, {"--accumulate-dx"}), Cache.path());
   REQUIRE(Add.ExitCode == 0);
-  CHECK(contains(Add.Out, "mhc::aggregate_bwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 256, 8, 16, true>"));
+  CHECK(contains(Add.Out, "mhc::aggregate_bwd<4, 7168, mhc::fp16_t, mhc::Layout::kSbcn, 512, 2, 16, true>"));
 }
 
 TEST_CASE("inspect --show key prints the library's key and an entry path under the cache dir") {

@@ -63,7 +63,7 @@ TEST_CASE("inspect --show config says heuristic without a tuning database") {
   CAPTURE(R.Out);
   CAPTURE(R.Err);
   REQUIRE(R.ExitCode == 0);
-  CHECK(contains(R.Out, "tile config: threads=256 vec=8 rows=1"));
+  CHECK(contains(R.Out, "tile config: threads=256 vec=2 rows=1"));
   CHECK(contains(R.Out, "why:         heuristic (no tuning DB)"));
 }
 

@@ -3,6 +3,7 @@
 #include "Reference.h"
 #include "Parallel.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -36,7 +37,7 @@ std::vector<double> columnSums(const std::vector<double> &A, int64_t Rows, int64
   return Out;
 }
 
-double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref) {
+double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution) {
   if (Out.size() != Ref.size())
     return std::numeric_limits<double>::infinity();
   // Partial sums per fixed chunk, added in chunk order: the same value on every run.
@@ -52,7 +53,7 @@ double relativeError(const std::vector<float> &Out, const std::vector<double> &R
           for (int64_t I = N * K / Chunks; I < N * (K + 1) / Chunks; ++I) {
             if (!std::isfinite(Out[I]) && std::isfinite(Ref[I]))
               Bad[K] = 1;
-            double D = double(Out[I]) - Ref[I];
+            double D = std::max(0.0, std::fabs(double(Out[I]) - Ref[I]) - Resolution);
             Diff += D * D;
             Norm += Ref[I] * Ref[I];
           }
@@ -71,6 +72,15 @@ double relativeError(const std::vector<float> &Out, const std::vector<double> &R
   if (Norm == 0)
     return Diff == 0 ? 0 : std::numeric_limits<double>::infinity();
   return std::sqrt(Diff / Norm);
+}
+
+double subnormalStep(DType Type) {
+  switch (Type) {
+  case DType::FP16: return std::ldexp(1.0, -24);
+  case DType::BF16: return std::ldexp(1.0, -133);
+  case DType::FP32: return std::ldexp(1.0, -149);
+  }
+  return 0;
 }
 
 } // namespace mhcjit

@@ -170,6 +170,13 @@ HeadGrads headBackwardRef(const StreamShape &S, const ContractConstants &Consts,
                           const std::vector<float> &Base, const std::vector<float> *DxIn = nullptr);
 
 /// ||out - ref|| / ||ref|| (infinity if out has a NaN/Inf where ref is finite; 0/0 -> 0).
-double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref);
+/// Resolution: an absolute difference each element is allowed before it counts, for outputs
+/// stored in a format that cannot resolve less (subnormalStep of the stored dtype); 0 otherwise.
+double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution = 0);
+
+/// The spacing of dtype's subnormal numbers (fp16 2^-24, bf16 2^-133, fp32 2^-149): below its
+/// smallest normal number a format has this absolute resolution and no relative one, so an
+/// output of 1e-7 in fp16 carries a rounding error of up to 25% that no kernel can avoid.
+double subnormalStep(DType Type);
 
 } // namespace mhcjit

@@ -13,8 +13,8 @@
 
 namespace mhcjit {
 
-/// Device tensors by name, allocated at first use (and again when a larger size is asked for),
-/// filled with finite, non-zero values in every stream dtype; freed on destruction.
+/// Device tensors by name, allocated at first use (and again when a larger size or another
+/// dtype is asked for), filled with values in [0.25, 1) * Scale; freed on destruction.
 class ScratchTensors {
 public:
   ScratchTensors() = default;
@@ -22,9 +22,10 @@ public:
   ScratchTensors &operator=(const ScratchTensors &) = delete;
   ~ScratchTensors();
 
-  /// The tensor Name of at least Bytes bytes. A new tensor holds fp32 words in
-  /// [0.25, 1) * Scale (read as pairs of 16-bit floats they are finite too).
-  llvm::Expected<void *> get(const std::string &Name, size_t Bytes, float Scale);
+  /// The tensor Name of at least Bytes bytes. A new tensor holds values of Type in
+  /// [0.25, 1) * Scale (a stream tensor must get its stream dtype: fp32 words read as pairs of
+  /// bf16 have random exponents, up to 1e38, and made data-dependent kernels take slow paths).
+  llvm::Expected<void *> get(const std::string &Name, size_t Bytes, float Scale, DType Type = DType::FP32);
   /// Bytes allocated in all.
   size_t allocatedBytes() const;
 
@@ -32,6 +33,7 @@ private:
   struct Buffer {
     CUdeviceptr Pointer = 0;
     size_t Bytes = 0;
+    DType Type = DType::FP32;
   };
   std::map<std::string, Buffer> Buffers;
 };
