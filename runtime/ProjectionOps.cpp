@@ -185,24 +185,23 @@ llvm::Error headBackward(const MixConfig &Config, const HeadBackwardArgs &Args, 
   const unsigned TokenBlocks = gridBlocks(Args.M, 1, TokenSpec->Tile.Threads, TokenKernel->SmCount);
   const int64_t Slices = (K + SliceSpec.Tile.Threads - 1) / SliceSpec.Tile.Threads;
   const TokenSplit Split = splitTokens(Args.M, Slices, SliceKernel->SmCount);
-  // Workspace: wgt (M n), du (M n), dms (M), token partial rows (blocks x (1 + n)), dw partials.
-  const size_t PerToken = size_t(Args.M) * (2 * N + 1), Rows = size_t(TokenBlocks) * (1 + N);
-  auto Work = streamWorkspace(Stream, (PerToken + Rows + size_t(Split.Splits) * N * K) * sizeof(float));
+  // Workspace: the token partial rows (blocks x (1 + n) doubles, first: 8-byte aligned), then
+  // wgt (M n), du (M n), dms (M) and the dw partials in fp32.
+  const size_t Rows = size_t(TokenBlocks) * (1 + N), PerToken = size_t(Args.M) * (2 * N + 1);
+  auto Work = streamWorkspace(Stream, Rows * sizeof(double) + (PerToken + size_t(Split.Splits) * N * K) * sizeof(float));
   if (!Work)
     return Work.takeError();
-  float *Wgt = *Work, *Du = Wgt + Args.M * N, *Dms = Du + Args.M * N, *Part = Dms + Args.M;
-  float *DwPart = Part + Rows;
+  double *Part = reinterpret_cast<double *>(*Work);
+  float *Wgt = reinterpret_cast<float *>(Part + Rows), *Du = Wgt + Args.M * N, *Dms = Du + Args.M * N;
+  float *DwPart = Dms + Args.M;
   mhc::HeadBwdTokenArgs T{Args.X, Args.DY, Args.W, Args.Scale, Args.Base, Wgt, Du, Dms, Part, Args.M};
   if (llvm::Error E = launchKernel(*TokenKernel, TokenBlocks, TokenSpec->Tile.Threads, &T, Stream))
     return E;
-  mhc::HeadBwdSliceArgs S{Args.X, Args.DY, Args.W, Wgt, Du, Dms, Args.DX, DwPart, Args.M, Split.TokensPerSplit};
+  mhc::HeadBwdSliceArgs S{Args.X,  Args.DY, Args.W, Wgt, Du, Dms, Args.DX, DwPart, Args.M, Split.TokensPerSplit,
+                          Part, int64_t(TokenBlocks), Args.DScale, Args.DBase};
   if (llvm::Error E = launchKernel(*SliceKernel, unsigned(Slices * Split.Splits), SliceSpec.Tile.Threads, &S, Stream))
     return E;
-  if (llvm::Error E = reduceRows(DwPart, Split.Splits, N * K, N * K, Args.DW, Stream))
-    return E;
-  if (llvm::Error E = reduceRows(Part, TokenBlocks, 1, 1 + N, Args.DScale, Stream))
-    return E;
-  return reduceRows(Part + 1, TokenBlocks, N, 1 + N, Args.DBase, Stream);
+  return reduceRows(DwPart, Split.Splits, N * K, N * K, Args.DW, Stream);
 }
 
 } // namespace mhcjit

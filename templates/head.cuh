@@ -75,7 +75,8 @@ __global__ void __launch_bounds__(kThreads) head_fwd(const __grid_constant__ Hea
 }
 
 /// Backward stage 0: a block per token computes wgt, du[j] = dz[j] scale r and dms, and keeps
-/// dscale and dbase of its tokens in thread 0's registers; one partial row [dscale, dbase] per block.
+/// dscale and dbase of its tokens in thread 0's registers; one partial row [dscale, dbase] per
+/// block, in double (stage 1's block 0 finishes them).
 template <int kN, int kC, typename T, Layout kLayout, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) head_bwd_token(const __grid_constant__ HeadBwdTokenArgs args) {
   constexpr int kK = kN * kC;
@@ -110,11 +111,11 @@ __global__ void __launch_bounds__(kThreads) head_bwd_token(const __grid_constant
     }
   }
   if (threadIdx.x == 0) {
-    float *row = args.part + i64(blockIdx.x) * (1 + kN);
-    row[0] = float(dscale);
+    double *row = args.part + i64(blockIdx.x) * (1 + kN);
+    row[0] = dscale;
 #pragma unroll
     for (int j = 0; j < kN; ++j)
-      row[1 + j] = float(dbase[j]);
+      row[1 + j] = dbase[j];
   }
 }
 
@@ -125,6 +126,16 @@ __global__ void __launch_bounds__(kThreads) head_bwd_slice(const __grid_constant
   constexpr int kK = kN * kC;
   constexpr int kSlices = (kK + kThreads - 1) / kThreads;
   const int slice = blockIdx.x % kSlices, split = blockIdx.x / kSlices;
+  if (blockIdx.x == 0 && threadIdx.x <= kN) {
+    // dscale (column 0) and dbase: phase 1's rows summed in order, in double, rounded once
+    double sum = 0.0;
+    for (i64 r = 0; r < args.part_rows; ++r)
+      sum += args.part[r * (1 + kN) + threadIdx.x];
+    if (threadIdx.x == 0)
+      args.dscale[0] = float(sum);
+    else
+      args.dbase[threadIdx.x - 1] = float(sum);
+  }
   const int k = slice * kThreads + threadIdx.x;
   if (k >= kK)
     return;

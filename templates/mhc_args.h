@@ -165,7 +165,7 @@ struct HeadBwdTokenArgs {
   float *wgt;      ///< (M, n) workspace
   float *du;       ///< (M, n) workspace
   float *dms;      ///< (M) workspace
-  float *part;     ///< (gridDim.x, 1 + n): dscale then dbase
+  double *part;    ///< (gridDim.x, 1 + n): dscale then dbase, kept in double (their sums cancel)
   long long M;
 };
 
@@ -178,6 +178,9 @@ struct HeadBwdSliceArgs {
   float *dw_part;              ///< (splits, n, K)
   long long M;
   long long tokens_per_split;
+  const double *part;          ///< phase 1's partial rows (part_rows, 1 + n)
+  long long part_rows;
+  float *dscale, *dbase;       ///< finished from part by block 0, in double, rows in order
 };
 
 /// reduce_rows gives each column a warp up to this many columns, a thread beyond.
