@@ -3,9 +3,11 @@
 #include "GpuTestSupport.h"
 #include "OpHarness.h"
 
+#include "Parallel.h"
 #include "Reference.h"
 
 #include <cmath>
+#include <memory>
 
 namespace mhcjit {
 namespace test {
@@ -18,20 +20,30 @@ uint64_t salt() {
   return S;
 }
 
-/// 10^U(-4, 0) for token m (1 with RowScale::Unit): the row scale of x (and of H, with ms its square).
-float tokenScale(int64_t m, RowScale Rows) {
-  if (Rows == RowScale::Unit)
-    return 1.0f;
-  Random R(salt() ^ (uint64_t(m) * 0xd1b54a32d192ed03ull));
-  return std::pow(10.0f, -4.0f * R.uniform());
+/// 10^U(-4, 0) for each of M tokens (1 with RowScale::Unit): the row scale of x (and of H, with
+/// ms its square). Computed once per op definition: per element it cost more than the draws.
+using TokenScales = std::shared_ptr<const std::vector<float>>;
+TokenScales tokenScales(int64_t M, RowScale Rows) {
+  auto Scales = std::make_shared<std::vector<float>>(M, 1.0f);
+  if (Rows == RowScale::Scaled)
+    parallelFor(
+        M,
+        [&](int64_t Begin, int64_t End) {
+          for (int64_t m = Begin; m < End; ++m) {
+            Random R(salt() ^ (uint64_t(m) * 0xd1b54a32d192ed03ull));
+            (*Scales)[m] = std::pow(10.0f, -4.0f * R.uniform());
+          }
+        },
+        1 << 12);
+  return Scales;
 }
 
 using Draw = std::function<float(Random &, int64_t)>;
 Draw normal(float Std) { return [Std](Random &R, int64_t) { return R.normal() * Std; }; }
 Draw uniform(float Lo, float Hi) { return [Lo, Hi](Random &R, int64_t) { return Lo + (Hi - Lo) * R.uniform(); }; }
 /// x ~ N(0, 1) scaled by its token's row scale; Width elements per token.
-Draw rows(int64_t Width, RowScale Rows) {
-  return [Width, Rows](Random &R, int64_t I) { return R.normal() * tokenScale(I / Width, Rows); };
+Draw rows(int64_t Width, TokenScales Scales) {
+  return [Width, Scales](Random &R, int64_t I) { return R.normal() * (*Scales)[I / Width]; };
 }
 
 /// A parameter input as the device holds it, in Def's parameter dtype (empty when absent): the
@@ -73,9 +85,10 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
             (Optional ? " +optional" : "") +
             (Accumulate ? " accumulate" : "");
   const Storage St = Storage::Stream, F = Storage::F32, Pm = Storage::Param;
+  const TokenScales Scales = tokenScales(M, Rows);
   switch (Operation) {
   case Op::Project:
-    D.Inputs = {{"x", M * K, St, rows(K, Rows)}, {"phi", Mix * K, Pm, normal(1.0f / std::sqrt(float(K)))}};
+    D.Inputs = {{"x", M * K, St, rows(K, Scales)}, {"phi", Mix * K, Pm, normal(1.0f / std::sqrt(float(K)))}};
     if (Optional)
       D.Inputs.push_back({"gamma", K, Pm, uniform(0.5f, 1.5f)});
     D.Outputs = {{"H", M * Mix, F, {}}, {"ms", M, F, {}}};
@@ -105,8 +118,8 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     };
     break;
   case Op::Scale:
-    D.Inputs = {{"H", M * Mix, F, [Mix, Rows](Random &R, int64_t I) { return R.normal() * tokenScale(I / Mix, Rows); }},
-                {"ms", M, F, [Rows](Random &R, int64_t I) { float s = tokenScale(I, Rows); return s * s * (0.5f + R.uniform()); }},
+    D.Inputs = {{"H", M * Mix, F, [Mix, Scales](Random &R, int64_t I) { return R.normal() * (*Scales)[I / Mix]; }},
+                {"ms", M, F, [Scales](Random &R, int64_t I) { float s = (*Scales)[I]; return s * s * (0.5f + R.uniform()); }},
                 {"alpha", 3, F, uniform(0.5f, 1.5f)},
                 {"beta", Mix, F, normal(0.7f)}};
     D.Outputs = {{"pre", M * N, F, {}}, {"post", M * N, F, {}}, {"logits", M * N * N, F, {}}};
@@ -149,7 +162,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     };
     break;
   case Op::Aggregate:
-    D.Inputs = {{"x", M * K, St, rows(K, Rows)}, {"pre", M * N, F, uniform(0.0f, 1.0f)}};
+    D.Inputs = {{"x", M * K, St, rows(K, Scales)}, {"pre", M * N, F, uniform(0.0f, 1.0f)}};
     D.Outputs = {{"y", M * C, St, {}}};
     D.Differentiable = {"x", "pre"};
     D.Forward = [=](const DevicePtrs &P) {
@@ -171,7 +184,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     if (Optional)
       D.Inputs.push_back({"bias", C, Pm, normal(0.5f)});
     D.Inputs.push_back({"post", M * N, F, uniform(0.0f, 2.0f)});
-    D.Inputs.push_back({"x", M * K, St, rows(K, Rows)});
+    D.Inputs.push_back({"x", M * K, St, rows(K, Scales)});
     D.Inputs.push_back({"res", M * N * N, F, uniform(0.0f, 1.0f)});
     D.Outputs = {{"out", M * K, St, {}}};
     D.Differentiable = {"f", "post", "x", "res"};
@@ -220,7 +233,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     D.BackwardRef = [=](const HostTensors &H) { return RefTensors{{"dx", contractBackwardRef(S, H.at("dy"), dxStart(D, H))}}; };
     break;
   case Op::Head:
-    D.Inputs = {{"x", M * K, St, rows(K, Rows)}, {"w", N * K, F, normal(1.0f / std::sqrt(float(K)))},
+    D.Inputs = {{"x", M * K, St, rows(K, Scales)}, {"w", N * K, F, normal(1.0f / std::sqrt(float(K)))},
                 {"scale", 1, F, uniform(0.5f, 1.5f)}, {"base", N, F, normal(0.7f)}};
     D.Outputs = {{"y", M * C, St, {}}};
     D.Differentiable = {"x", "w", "scale", "base"};

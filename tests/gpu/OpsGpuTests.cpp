@@ -73,23 +73,35 @@ double seconds(std::chrono::steady_clock::time_point Start) {
 }
 
 /// Every op, forward and backward, for every config at every M in Ms, each case timed on stderr.
+/// MHCJIT_TEST_FIRST_CASE=k starts at case k (0-based, as numbered on stderr): a long matrix
+/// can be finished in several runs.
 void checkMatrix(const std::vector<MixConfig> &Configs, std::initializer_list<int64_t> Ms) {
+  const char *FirstText = std::getenv("MHCJIT_TEST_FIRST_CASE");
+  const int First = FirstText ? std::atoi(FirstText) : 0;
   auto Start = std::chrono::steady_clock::now();
   prebuild(Configs);
   std::fprintf(stderr, "prebuilt every kernel in %.1f s\n", seconds(Start));
   int Case = 0;
   for (int64_t M : Ms)
     for (const MixConfig &Config : Configs) {
+      if (Case < First) {
+        ++Case;
+        continue;
+      }
       auto CaseStart = std::chrono::steady_clock::now();
+      std::string PerOp;
       for (Op O : AllOps) {
         // alternate the optional inputs and dx accumulation over the cases, so both are covered
         const bool Optional = (Case % 2) == 0, Accumulate = producesDx(O) && (Case % 3) == 0;
+        auto OpStart = std::chrono::steady_clock::now();
         checkOp(O, Config, M, Optional, Accumulate);
+        if (seconds(OpStart) >= 1.0)
+          PerOp += " " + opName(O).str() + " " + std::to_string(int(seconds(OpStart))) + " s";
       }
-      ++Case;
-      std::fprintf(stderr, "  all ops n=%d C=%lld M=%lld %s %s: %.2f s\n", Config.N, (long long)Config.C,
+      std::fprintf(stderr, "  case %d: all ops n=%d C=%lld M=%lld %s %s: %.2f s%s\n", Case, Config.N, (long long)Config.C,
                    (long long)M, dtypeName(Config.StreamType).data(), contractName(Config.Contract.Kind).data(),
-                   seconds(CaseStart));
+                   seconds(CaseStart), PerOp.c_str());
+      ++Case;
     }
 }
 
