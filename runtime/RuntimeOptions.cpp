@@ -27,7 +27,15 @@ std::unique_ptr<RuntimeOptions> Current;
 
 RuntimeOptions RuntimeOptions::fromEnvironment() {
   RuntimeOptions O;
-  O.Warn = [](llvm::StringRef Message) { llvm::errs() << "mhcjit: warning: " << Message << "\n"; };
+  O.Warn = [](llvm::StringRef Message) {
+    // one write of the whole line under a lock: compile threads warn at the same time (two
+    // prewarm threads rebuilding bad entries interleaved their lines on unbuffered stderr)
+    static std::mutex WarnLock;
+    const std::string Line = ("mhcjit: warning: " + Message + "\n").str();
+    std::lock_guard<std::mutex> Guard(WarnLock);
+    llvm::errs() << Line;
+    llvm::errs().flush();
+  };
   O.CacheDir = DiskCache::defaultRoot();
   O.DiskCache = !envFlag("MHCJIT_DISABLE_DISK_CACHE");
   O.NoJit = envFlag("MHCJIT_NO_JIT");

@@ -35,22 +35,25 @@ struct Progress {
   void finished(const KernelSpec &Spec, llvm::Expected<BuiltKernel> &Result) {
     std::lock_guard<std::mutex> Guard(Lock);
     ++Done;
+    // the whole report in one write, so a warning from a compile thread never splits a line
+    std::string Text;
+    llvm::raw_string_ostream OS(Text);
     if (!Result) {
       ++Failed;
-      llvm::errs() << (Live ? "\r\033[K" : "") << "failed: " << specLabel(Spec) << "\n"
-                   << llvm::toString(Result.takeError()) << "\n";
+      OS << (Live ? "\r\033[K" : "") << "failed: " << specLabel(Spec) << "\n"
+         << llvm::toString(Result.takeError()) << "\n";
     } else if (Result->Origin == KernelOrigin::Compiled) {
       ++Compiled;
     } else {
       ++Cached;
     }
     if (Live)
-      llvm::errs() << "\r\033[K[" << Done << "/" << Total << "] compiled " << Compiled
-                   << ", already cached " << Cached << ", failed " << Failed;
+      OS << "\r\033[K[" << Done << "/" << Total << "] compiled " << Compiled << ", already cached " << Cached
+         << ", failed " << Failed;
     else if (Result)
-      llvm::errs() << "[" << Done << "/" << Total << "] "
-                   << (Result->Origin == KernelOrigin::Compiled ? "compiled " : "cached   ")
-                   << specLabel(Spec) << "\n";
+      OS << "[" << Done << "/" << Total << "] "
+         << (Result->Origin == KernelOrigin::Compiled ? "compiled " : "cached   ") << specLabel(Spec) << "\n";
+    llvm::errs() << OS.str();
     llvm::errs().flush();
   }
 };
