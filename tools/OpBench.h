@@ -1,6 +1,7 @@
 // mhc-jit bench: the op timing machinery behind `mhc-jit bench` (see OpBench.cpp).
 #pragma once
 
+#include "BenchRows.h"
 #include "mhcjit/mhcjit.hpp"
 
 #include "llvm/Support/Error.h"
@@ -8,18 +9,6 @@
 #include <vector>
 
 namespace mhcjit {
-
-/// A benchmark shape: M = B * T tokens of hidden size C per stream.
-struct BenchShape {
-  int64_t B, T, C;
-};
-
-struct BenchRow {
-  BenchShape Shape;
-  Op Operation;
-  Direction Dir;
-  double Milliseconds, Bytes, GBps, SolPercent;
-};
 
 /// Device-to-device copy bandwidth in bytes per second (bytes read plus bytes written).
 llvm::Expected<double> measureCopyBandwidth();
