@@ -58,12 +58,13 @@ llvm::Error buildCandidates(const MixConfig &Config, const KernelSpec &CallBase,
   auto Arch = currentDeviceArch();
   if (!Arch)
     return Arch.takeError();
+  const RuntimeOptions Options = runtimeOptions(); // one copy for all threads
   std::vector<std::string> Failures(Specs.size());
   {
     llvm::ThreadPool Pool(llvm::hardware_concurrency());
     for (size_t I = 0; I < Specs.size(); ++I)
       Pool.async([&, I] {
-        if (auto Built = buildKernel(Specs[I], *Arch, runtimeOptions()); !Built)
+        if (auto Built = buildKernel(Specs[I], *Arch, Options); !Built)
           Failures[I] = llvm::toString(Built.takeError());
       });
     Pool.wait();
