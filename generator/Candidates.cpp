@@ -13,16 +13,11 @@ namespace mhcjit {
 
 namespace {
 
-/// Static shared memory a block may use without opting in (cudaFuncAttributeMaxDynamic...).
-
 /// Vec values to try for a stream op: the widest that divides C, its half and its quarter.
 /// Example: bf16, C = 7168 -> {8, 4, 2}; fp32 -> {4, 2, 1}; C = 7 -> {1}.
 std::vector<int> streamVecs(const KernelSpec &Spec) {
-  int Widest = 16 / dtypeSize(Spec.StreamType);
-  while (Widest > 1 && Spec.C % Widest != 0)
-    Widest /= 2;
   std::vector<int> Vecs;
-  for (int Vec = Widest; Vec >= 1 && Vecs.size() < 3; Vec /= 2)
+  for (int Vec = widestStreamVec(Spec); Vec >= 1 && Vecs.size() < 3; Vec /= 2)
     Vecs.push_back(Vec);
   return Vecs;
 }

@@ -5,16 +5,14 @@
 
 namespace mhcjit {
 
-namespace {
-
-/// Widest power of two <= 16 bytes that divides C, so every chunk is full and every access
-/// aligned. Example: bf16, C = 7168 -> 8; C = 1000 -> 8; C = 7 -> 1.
-int widestVec(const KernelSpec &Spec) {
+int widestStreamVec(const KernelSpec &Spec) {
   int Vec = 16 / dtypeSize(Spec.StreamType);
   while (Vec > 1 && Spec.C % Vec != 0)
     Vec /= 2;
   return Vec;
 }
+
+namespace {
 
 /// Vec of a stream op, from the widest access down (measured on H100, PERF.md "stream-op
 /// heuristic", n = 2, 4, 8, bf16 and fp32, both layouts):
@@ -28,7 +26,7 @@ int widestVec(const KernelSpec &Spec) {
 int streamVec(const KernelSpec &Spec) {
   const int Size = dtypeSize(Spec.StreamType);
   const bool Bwd = Spec.Dir == Direction::Backward;
-  int Vec = widestVec(Spec);
+  int Vec = widestStreamVec(Spec);
   if (Spec.Operation == Op::Aggregate && Bwd) {
     while (Vec > 1 && Vec * Size > 4)
       Vec /= 2;
@@ -64,9 +62,7 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     // accumulation spilled at 512, whose cap is 128 registers a thread) and 256 for
     // expand_combine (128 for n > 4: 3685 against 4113 us at n = 8, C = 4096).
     if (Bwd) {
-      int Cap = Spec.N <= 4 ? 512 : 256;
-      if (Spec.Operation == Op::ExpandCombine)
-        Cap = Spec.N <= 4 ? 256 : 128;
+      const int Cap = Spec.Operation == Op::Aggregate ? (Spec.N <= 4 ? 512 : 256) : (Spec.N <= 4 ? 256 : 128);
       Tile.Threads = threadsForChunks(Spec.C, Tile.Vec, Cap);
     }
     break;

@@ -11,33 +11,31 @@ const std::vector<Op> &sublayerOps() {
 }
 
 std::vector<SublayerTotal> sublayerTotals(const std::vector<BenchRow> &Rows, double CopyBandwidth) {
-  auto Same = [](const BenchShape &A, const BenchShape &B) { return A.B == B.B && A.T == B.T && A.C == B.C; };
-  std::vector<SublayerTotal> Totals;
-  std::vector<std::vector<std::pair<Op, Direction>>> Seen; // per shape, each op direction once
+  struct Shape {
+    SublayerTotal Total;
+    std::vector<std::pair<Op, Direction>> Seen; // each op direction counted once
+  };
+  std::vector<Shape> Shapes;
   for (const BenchRow &R : Rows) {
     if (std::find(sublayerOps().begin(), sublayerOps().end(), R.Operation) == sublayerOps().end())
       continue;
-    auto It = std::find_if(Totals.begin(), Totals.end(), [&](const SublayerTotal &T) { return Same(T.Shape, R.Shape); });
-    if (It == Totals.end()) {
-      Totals.push_back(SublayerTotal{R.Shape});
-      Seen.emplace_back();
-      It = Totals.end() - 1;
-    }
-    auto &Dirs = Seen[It - Totals.begin()];
-    if (std::find(Dirs.begin(), Dirs.end(), std::make_pair(R.Operation, R.Dir)) != Dirs.end())
+    auto It = std::find_if(Shapes.begin(), Shapes.end(), [&](const Shape &S) {
+      return S.Total.Shape.B == R.Shape.B && S.Total.Shape.T == R.Shape.T && S.Total.Shape.C == R.Shape.C;
+    });
+    if (It == Shapes.end())
+      It = Shapes.insert(Shapes.end(), Shape{SublayerTotal{R.Shape}, {}});
+    if (std::find(It->Seen.begin(), It->Seen.end(), std::make_pair(R.Operation, R.Dir)) != It->Seen.end())
       continue;
-    Dirs.emplace_back(R.Operation, R.Dir);
-    It->Milliseconds += R.Milliseconds;
-    It->Bytes += R.Bytes;
+    It->Seen.emplace_back(R.Operation, R.Dir);
+    It->Total.Milliseconds += R.Milliseconds;
+    It->Total.Bytes += R.Bytes;
   }
   std::vector<SublayerTotal> Complete;
-  for (size_t I = 0; I < Totals.size(); ++I) {
-    if (Seen[I].size() != 2 * sublayerOps().size() || Totals[I].Milliseconds <= 0)
-      continue;
-    SublayerTotal T = Totals[I];
-    T.SolPercent = 100.0 * (T.Bytes / CopyBandwidth) / (T.Milliseconds * 1e-3);
-    Complete.push_back(T);
-  }
+  for (Shape &S : Shapes)
+    if (S.Seen.size() == 2 * sublayerOps().size() && S.Total.Milliseconds > 0) {
+      S.Total.SolPercent = 100.0 * (S.Total.Bytes / CopyBandwidth) / (S.Total.Milliseconds * 1e-3);
+      Complete.push_back(S.Total);
+    }
   return Complete;
 }
 

@@ -5,11 +5,17 @@
 
 namespace mhcjit {
 
-/// The documented heuristic (README "Tile configs"). Stream ops (aggregate, expand_combine, expand,
-/// contract): vec = the widest access of at most 16 bytes whose element count divides C, 256
-/// threads (block-per-token backwards: no more threads than a token has chunks, at least 32).
-/// project: 256 threads, 32 tokens per block forward. sinkhorn: 128 threads. Others: 256.
-/// Depends only on (op, direction, n, C, dtype), never on M.
+/// The documented heuristic (README "Tile configs"; the measurements behind it in PERF.md).
+/// Stream ops (aggregate, expand_combine, expand, contract): vec from widestStreamVec down, to
+/// 16-byte spans of vec * n elements in sbcn (32 for expand_combine backward), 4 bytes a stream
+/// for aggregate backward; 256 threads, the block-per-token backwards up to 512 (aggregate) or
+/// 256 (expand_combine). project: tensor cores, 256 threads and 128 tokens a block forward, 128
+/// threads backward. sinkhorn, scale: a thread per token. Others: 256 threads.
+/// Depends only on (op, direction, n, C, dtype, layout), never on M.
 TileConfig defaultTileConfig(const KernelSpec &Spec);
+
+/// The widest power of two of stream elements within 16 bytes that divides C, so every chunk is
+/// full and every access aligned. Example: bf16, C = 7168 -> 8; C = 1000 -> 8; C = 7 -> 1.
+int widestStreamVec(const KernelSpec &Spec);
 
 } // namespace mhcjit
