@@ -53,12 +53,37 @@ __device__ __forceinline__ void store_cols8(void *dst, i64 row, int c, const flo
   }
 }
 
+/// Eight consecutive elements of a row, kept as loaded (8 * sizeof(T) bytes of registers) until
+/// they are converted on use: a prefetched step of bf16 x costs four registers per span.
+template <typename T> struct RawCols8 {
+  alignas(16) T v[8];
+};
+
+/// Columns c..c+7 of row `row` of a (rows, kK) matrix as stored; columns past kK and rows past
+/// `rows` read as zero. Full spans use the widest aligned accesses.
+template <typename T, int kK, int kPtrAlign>
+__device__ __forceinline__ void load_raw_cols8(const T *p, i64 row, i64 rows, int c, RawCols8<T> &r) {
+  if (row < rows && c + 8 <= kK) {
+    constexpr int kBytes = access_bytes<T, 8, kK, kPtrAlign>();
+    using Word = typename AccessWord<kBytes>::type;
+#pragma unroll
+    for (int w = 0; w < 8 * int(sizeof(T)) / kBytes; ++w)
+      reinterpret_cast<Word *>(r.v)[w] = reinterpret_cast<const Word *>(p + row * kK + c)[w];
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e)
+    r.v[e] = (row < rows && c + e < kK) ? p[row * kK + c + e] : T{};
+}
+
 /// Forward. Block b computes kRows tokens over one K split (project_fwd_splits: a function of K
 /// alone, so a token's sums never depend on M); blocks of one split are adjacent, so they share
 /// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix. A step covers
-/// 64 columns: each thread loads columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
-/// each of its 16-token tiles straight into registers, while the block stages the step's
-/// phi * gamma tile, already split into TF32 operands, in shared memory once for all its warps.
+/// 64 columns: each thread holds columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
+/// each of its 16-token tiles in registers, and the block shares the step's phi * gamma tile,
+/// already split into TF32 operands, in shared memory. The loop is a two-stage pipeline: while a
+/// step multiplies, the next step's x is in flight into registers and its phi into registers
+/// that are staged into the other shared buffer afterwards, so a step needs one barrier.
 /// The k-step s of an mma maps k = t to column c + 2s and k = t + 4 to column c + 2s + 1, and
 /// phi's fragment uses the same map. Each step's products start from zero and are then added to
 /// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
@@ -72,15 +97,23 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
   constexpr int kWarps = kThreads / 32;
   constexpr int kMT = kRows / (16 * kWarps);
   static_assert(kMT >= 1 && kRows == 16 * kMT * kWarps, "a warp computes whole 16-token tiles");
-  constexpr int kSplits = project_fwd_splits(kK);
   constexpr long long kSplitCols = project_fwd_split_cols(kK);
   constexpr bool kExactX = sizeof(T) == 2; // bf16 and fp16 values are exact in TF32
   constexpr int kParts = kTf32 ? 1 : 2;    // TF32 parts of phi kept in shared memory
+  constexpr int kPhiSpans = kTiles * 8 * 8; // 8-column spans of a step's phi tile
+  constexpr int kPhiItems = (kPhiSpans + kThreads - 1) / kThreads;
   // Row stride 68 words: the float4 reads of a quarter warp (g = 0..1, t = 0..3) hit 8 distinct
   // 4-bank groups.
   constexpr int kStride = 68;
+  // The pipeline holds two copies of x and a phi span per thread in registers; where that would
+  // spill (ptxas: fp32 x in the fp32 mode at n > 4 needs more than 255 registers a thread), each
+  // step loads its x and stages its phi at its start instead.
+  constexpr bool kPipelined = !(kTiles > 3 && !kTf32 && sizeof(T) == 4);
+  // Two phi buffers where they fit the 48 KB of static shared memory (all but n = 8 in the fp32
+  // mode); with one, the block waits for every warp's reads before it stages the next tile.
+  constexpr int kBuffers = kPipelined && 2 * kParts * kTiles * 8 * kStride * 4 <= 48 * 1024 ? 2 : 1;
   using XOp = Operand<kTf32, kExactX>;
-  __shared__ __align__(16) unsigned ps[kParts][kTiles * 8][kStride];
+  __shared__ __align__(16) unsigned ps[kBuffers][kParts][kTiles * 8][kStride];
 
   const T *x = static_cast<const T *>(args.x);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -89,6 +122,54 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
   const i64 row0 = (i64(blockIdx.x) % token_blocks) * kRows + warp * 16 * kMT;
   const int k_begin = int(split * kSplitCols);
   const int k_end = int(k_begin + kSplitCols < kK ? k_begin + kSplitCols : kK);
+
+  // The pipeline's registers: the next step's x spans and this thread's spans of its phi tile.
+  RawCols8<T> xr[kMT][2][2]; // [tile][row g / g+8][column group]
+  float pv[kPipelined ? kPhiItems : 1][8], gv[8];
+  auto load_x = [&](int k0) {
+#pragma unroll
+    for (int grp = 0; grp < 2; ++grp)
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          load_raw_cols8<T, kK, kPtrAlign>(x, row0 + mt * 16 + h * 8 + g, args.M, k0 + grp * 32 + t * 8, xr[mt][h][grp]);
+  };
+  // A thread's spans all start at column (threadIdx.x % 8) * 8 of the step (kThreads % 8 == 0),
+  // so one span of gamma serves them all.
+  const int c8 = (threadIdx.x % 8) * 8;
+  auto load_phi = [&](int k0, int j, float(&v)[8]) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < kPhiSpans)
+      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), e / 8, kMix, k0 + c8, v);
+  };
+  auto load_gamma = [&](int k0) {
+    if constexpr (kHasGamma)
+      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + c8, gv);
+  };
+  auto stage_phi = [&](int buf, int j, const float(&v)[8]) {
+    const int e = threadIdx.x + j * kThreads;
+    if (e < kPhiSpans)
+#pragma unroll
+      for (int q = 0; q < 8; ++q) {
+        const Operand<kTf32, false> o(kHasGamma ? v[q] * gv[q] : v[q]);
+        ps[buf][0][e / 8][c8 + q] = o.hi;
+        if constexpr (!kTf32)
+          ps[buf][kParts - 1][e / 8][c8 + q] = o.lo;
+      }
+  };
+  // Pipelined: every span's loads are issued before any is staged. Otherwise one span at a time.
+  auto load_all_phi = [&](int k0) {
+    load_gamma(k0);
+#pragma unroll
+    for (int j = 0; j < kPhiItems; ++j)
+      load_phi(k0, j, pv[j]);
+  };
+  auto stage_all_phi = [&](int buf) {
+#pragma unroll
+    for (int j = 0; j < kPhiItems; ++j)
+      stage_phi(buf, j, pv[j]);
+  };
 
   float acc[kMT][kTiles][4];
   float sq[kMT][2];
@@ -100,37 +181,40 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
       acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
   }
 
-  for (int k0 = k_begin; k0 < k_end; k0 += 64) {
-    // This warp's x first, so its loads are in flight while the block stages phi.
-    float xv[kMT][2][2][8]; // [tile][row g / g+8][column group][column]
-#pragma unroll
-    for (int grp = 0; grp < 2; ++grp)
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          load_cols8<T, kK, kPtrAlign>(x, row0 + mt * 16 + h * 8 + g, args.M, k0 + grp * 32 + t * 8, xv[mt][h][grp]);
-    __syncthreads(); // the previous step's reads of ps are done
-    for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
-      const int row = e / 8, c8 = (e % 8) * 8;
-      float v[8];
-      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), row, kMix, k0 + c8, v);
-      if constexpr (kHasGamma) {
-        float gm[8];
-        load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + c8, gm);
-#pragma unroll
-        for (int q = 0; q < 8; ++q)
-          v[q] *= gm[q];
-      }
-#pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        const Operand<kTf32, false> o(v[q]);
-        ps[0][row][c8 + q] = o.hi;
-        if constexpr (!kTf32)
-          ps[kParts - 1][row][c8 + q] = o.lo;
-      }
-    }
+  if constexpr (kPipelined) {
+    load_x(k_begin);
+    load_all_phi(k_begin);
+    stage_all_phi(0);
     __syncthreads();
+  }
+  int buf = 0;
+  for (int k0 = k_begin; k0 < k_end; k0 += 64, buf = kBuffers == 2 ? buf ^ 1 : 0) {
+    if constexpr (!kPipelined) {
+      load_x(k0);
+      __syncthreads(); // every warp is done with the previous step's tile
+      load_gamma(k0);
+#pragma unroll 1
+      for (int j = 0; j < kPhiItems; ++j) {
+        load_phi(k0, j, pv[0]);
+        stage_phi(0, j, pv[0]);
+      }
+      __syncthreads();
+    }
+    float xv[kMT][2][2][8];
+#pragma unroll
+    for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int grp = 0; grp < 2; ++grp)
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            xv[mt][h][grp][e] = to_float(xr[mt][h][grp].v[e]);
+    const bool more = k0 + 64 < k_end;
+    if (kPipelined && more) {
+      load_x(k0 + 64);
+      load_all_phi(k0 + 64);
+    }
 
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -158,7 +242,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
         unsigned b[kParts][8];
 #pragma unroll
         for (int part = 0; part < kParts; ++part) {
-          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[part][nt * 8 + g][grp * 32 + t * 8]);
+          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[buf][part][nt * 8 + g][grp * 32 + t * 8]);
           const uint4 lo4 = src[0], hi4 = src[1];
           b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
           b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
@@ -184,6 +268,14 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 #pragma unroll
         for (int q = 0; q < 4; ++q)
           acc[mt][nt][q] += step[mt][nt][q];
+    if constexpr (kPipelined) {
+      // With two buffers, the other one was last read before the previous step's barrier.
+      if constexpr (kBuffers == 1)
+        __syncthreads();
+      if (more)
+        stage_all_phi(kBuffers == 2 ? buf ^ 1 : 0);
+      __syncthreads();
+    }
   }
 
   float *H = args.H + i64(split) * args.M * kMix;
