@@ -322,6 +322,11 @@ llvm::Expected<LoadedKernel> loadIntoContext(const KernelSpec &Spec, const Drive
   if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(&L.SmCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, Device),
                                 "cuDeviceGetAttribute(multiprocessor count)"))
     return std::move(E);
+  if (Spec.Tile.Threads > 0)
+    if (llvm::Error E = checkCuda(Api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&L.BlocksPerSm, L.Function,
+                                                                                  Spec.Tile.Threads, 0),
+                                  "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + specLabel(Spec) + ")"))
+      return std::move(E);
   ++Loads;
   return L;
 }

@@ -15,18 +15,37 @@ namespace mhcjit {
 
 namespace {
 
-/// Token ranges of project backward: warps of 64 columns x ranges should fill every SM about
-/// 24 warps deep, and a range keeps at least 256 tokens so that loading phi and writing the
-/// partial rows stay small beside the walk. Example: K = 28672 (112 blocks of 4 warps), 132 SMs,
-/// M = 32768 -> 8 ranges of 4096 tokens.
+/// Token ranges of project backward, each a multiple of 8 tokens. The split is the one that
+/// minimises modelled bytes: waves of resident blocks, each moving its x and dx and writing its
+/// partial rows (a short last wave costs a whole one), plus the reduction of the partial rows;
+/// at least 256 tokens a range, at most 8 ranges per wave-full of column blocks. Example:
+/// K = 28672 (112 blocks of 256 columns), bf16, 396 resident blocks, M = 32768 -> 7 ranges of
+/// 4688 tokens (784 blocks in two waves of 396): 1.03x the bytes of x and dx alone.
 struct TokenSplit {
   int64_t Splits, TokensPerSplit;
 };
-TokenSplit projectTokenSplit(int64_t M, int64_t ColumnBlocks, int Warps, int SmCount) {
-  const int64_t Wanted = (int64_t(SmCount) * 24 + ColumnBlocks * Warps - 1) / (ColumnBlocks * Warps);
-  const int64_t Splits = std::max<int64_t>(1, std::min(Wanted, (M + 255) / 256));
-  const int64_t Per = ((M + Splits - 1) / Splits + 7) / 8 * 8;
-  return {(M + Per - 1) / Per, Per};
+struct ProjectBwdShape {
+  int64_t M, K, Mix, ColumnBlocks, BlockColumns, StreamBytes;
+};
+TokenSplit projectTokenSplit(const ProjectBwdShape &S, int64_t Resident) {
+  Resident = std::max<int64_t>(Resident, 1);
+  auto SplitOf = [&](int64_t Wanted) {
+    const int64_t Per = ((S.M + Wanted - 1) / Wanted + 7) / 8 * 8;
+    return TokenSplit{(S.M + Per - 1) / Per, Per};
+  };
+  auto Bytes = [&](const TokenSplit &T) {
+    const int64_t Blocks = S.ColumnBlocks * T.Splits, Waves = (Blocks + Resident - 1) / Resident;
+    const double Block = double(T.TokensPerSplit) * S.BlockColumns * 2 * S.StreamBytes +
+                         double(S.Mix + 1) * S.BlockColumns * 4;
+    return double(Waves * Resident) * Block + double(T.Splits) * (S.Mix + 1) * S.K * 4 * 2;
+  };
+  const int64_t MostSplits = std::max<int64_t>(
+      1, std::min((S.M + 255) / 256, 8 * ((Resident + S.ColumnBlocks - 1) / S.ColumnBlocks)));
+  TokenSplit Best = SplitOf(1);
+  for (int64_t Wanted = 2; Wanted <= MostSplits; ++Wanted)
+    if (Bytes(SplitOf(Wanted)) < Bytes(Best))
+      Best = SplitOf(Wanted);
+  return Best;
 }
 
 /// Token ranges for head's K-slice backward: enough blocks to fill the GPU about four times over.
@@ -124,9 +143,11 @@ llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &
     return Kernel.takeError();
   const int64_t K = int64_t(Config.N) * Config.C, Mix = int64_t(Config.N) * Config.N + 2 * Config.N;
   const int64_t ColumnBlocks = mhc::project_bwd_column_blocks(K, Config.N, Spec->Tile.Threads);
-  // A column block is worth kThreads / 32 warps of 64 columns on tensor cores; on CUDA cores
-  // (n > 4) its threads walk a column each, so it counts the same towards filling the GPU.
-  const TokenSplit Split = projectTokenSplit(Args.M, ColumnBlocks, Spec->Tile.Threads / 32, Kernel->SmCount);
+  const int64_t Resident = int64_t(Kernel->SmCount) * std::max(Kernel->BlocksPerSm, 1);
+  const int64_t BlockColumns = mhc::project_bwd_on_tensor_cores(Config.N) ? 64 * (Spec->Tile.Threads / 32)
+                                                                          : Spec->Tile.Threads;
+  const TokenSplit Split =
+      projectTokenSplit({Args.M, K, Mix, ColumnBlocks, BlockColumns, Elem}, Resident);
   if (llvm::Error E = checkGrid(ColumnBlocks * Split.Splits, "project backward"))
     return E;
   auto Part = streamWorkspace(Stream, size_t(Split.Splits) * (Mix + 1) * K * sizeof(float));

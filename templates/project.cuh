@@ -5,6 +5,7 @@
 // with 16-byte accesses where the alignment allows.
 #pragma once
 
+#include "mhc_async.cuh"
 #include "mhc_mma.cuh"
 
 namespace mhc {
@@ -314,6 +315,10 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 ///     tokens m+t and m+t+4.
 /// S stays in registers for the whole range; the warp ends by writing its partial
 /// dphi = gamma S and dgamma = sum_t phi S. No atomics.
+/// Inputs stream through a pipeline of kStages steps per warp in shared memory: each step's x
+/// (8 tokens x 64 columns), dH (8 tokens x N) and dms arrive by cp.async kStages - 1 steps ahead
+/// (element loads where x's rows or the pointers are not 16-byte aligned), so the registers hold
+/// only the step being multiplied. A warp's stages are its own: __syncwarp orders their reuse.
 template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
 __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   constexpr int kK = kN * kC;
@@ -360,31 +365,95 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
     for (int q = 0; q < kTiles; ++q)
       S[p][q][0] = S[p][q][1] = S[p][q][2] = S[p][q][3] = 0.0f;
 
-  const i64 m_begin = split * args.tokens_per_split;
+  const i64 m_begin = split * args.tokens_per_split; // a multiple of 8 (host: projectTokenSplit)
   const i64 m_end = m_begin + args.tokens_per_split < args.M ? m_begin + args.tokens_per_split : args.M;
-  auto dH_at = [&](i64 m, int mix) { return (m < m_end && mix < kMix) ? args.dH[m * kMix + mix] : 0.0f; };
 
-  // Loads of kUnroll 8-token steps are issued before any of them is used.
-  constexpr int kUnroll = 1; // 2 measured slower on H100 (fewer warps: 202 registers)
+  // One stage: x rows of 64 columns in 16-byte chunks, chunk j of row r stored at chunk j ^ swz(r)
+  // so the 16-byte reads of a quarter warp (rows t, chunks of g) hit distinct banks; then dH of
+  // the 8 tokens (8N floats, as in global memory) and their dms.
+  constexpr int kChunkElems = 16 / int(sizeof(T));
+  constexpr int kRowChunks = 64 / kChunkElems; // 8 (bf16, fp16) or 16 (fp32)
+  constexpr int kXBytes = 8 * 64 * int(sizeof(T));
+  constexpr int kDHBytes = 8 * kMix * 4;        // a multiple of 32
+  constexpr int kStageBytes = kXBytes + kDHBytes + 32;
+  constexpr int kStages = cmin(4, 48 * 1024 / (kWarps * kStageBytes));
+  static_assert(kStages >= 2, "two stages per warp fit the static shared memory");
+  constexpr bool kAsyncX = kPtrAlign >= 16 && (i64(kK) * sizeof(T)) % 16 == 0;
+  constexpr bool kAsyncDH = kPtrAlign >= 16;
+  __shared__ __align__(16) unsigned char stages[kWarps][kStages][kStageBytes];
+  auto swz = [](int r) { return kRowChunks == 8 ? (r & 3) << 1 : (r & 1) | ((r & 2) << 1); };
+  auto x_chunk = [&](int stage, int row, int chunk) {
+    return &stages[warp][stage][(row * kRowChunks + (chunk ^ swz(row))) * 16];
+  };
+  auto dH_stage = [&](int stage) { return reinterpret_cast<float *>(&stages[warp][stage][kXBytes]); };
+  auto dms_stage = [&](int stage) { return reinterpret_cast<float *>(&stages[warp][stage][kXBytes + kDHBytes]); };
+  const int cw = c - g * 8; // the warp's first column
+
+  // Issues the copies of the 8 tokens from m into a stage; tokens past m_end read as zero.
+  auto fill = [&](int stage, i64 m) {
+    if constexpr (kAsyncX) {
+#pragma unroll
+      for (int i = lane; i < 8 * kRowChunks; i += 32) {
+        const int row = i / kRowChunks, chunk = i % kRowChunks, col = cw + chunk * kChunkElems;
+        const bool in = m + row < m_end && col < kK;
+        copy16_async<false>(x_chunk(stage, row, chunk), in ? x + (m + row) * kK + col : x, in ? 16 : 0);
+      }
+    } else {
+      for (int i = lane; i < 8 * 64; i += 32) {
+        const int row = i / 64, cc = i % 64, col = cw + cc;
+        const T v = m + row < m_end && col < kK ? x[(m + row) * kK + col] : T{};
+        reinterpret_cast<T *>(x_chunk(stage, row, cc / kChunkElems))[cc % kChunkElems] = v;
+      }
+    }
+    const i64 valid = (m_end - m < 8 ? m_end - m : 8) * kMix; // dH floats of tokens in range
+    if constexpr (kAsyncDH) {
+      for (int i = lane; i < 2 * kMix; i += 32) {
+        const i64 left = valid - 4 * i;
+        const int bytes = left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
+        copy16_async<true>(dH_stage(stage) + 4 * i, bytes ? args.dH + m * kMix + 4 * i : args.dH, bytes);
+      }
+      if (lane < 2) {
+        const i64 left = (m_end - m) - 4 * lane;
+        const int bytes = left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
+        copy16_async<true>(dms_stage(stage) + 4 * lane, bytes ? args.dms + m + 4 * lane : args.dms, bytes);
+      }
+    } else {
+      for (int i = lane; i < 8 * kMix; i += 32)
+        dH_stage(stage)[i] = i < valid ? args.dH[m * kMix + i] : 0.0f;
+      if (lane < 8)
+        dms_stage(stage)[lane] = m + lane < m_end ? args.dms[m + lane] : 0.0f;
+    }
+  };
+
   struct Step {
     float xa[8], xb[8];             // columns c..c+7 of tokens m+t and m+t+4
     float bx[kTiles][2], bs[kTiles][2]; // dH fragments of the dx and the S products
     float ca, cb;                   // dms * 2 / K of tokens m+t and m+t+4
   };
-  auto load_step = [&](i64 m, Step &d) {
-    const i64 ta = m + t, tb = m + t + 4;
-    load_cols8<T, kK, kPtrAlign>(x, ta, m_end, c, d.xa);
-    load_cols8<T, kK, kPtrAlign>(x, tb, m_end, c, d.xb);
-    const i64 tok = m + g / 2 + 4 * (g % 2); // the token of n-index g in the dx product
+  auto load_step = [&](int stage, Step &d) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      RawCols8<T> r;
+#pragma unroll
+      for (int q = 0; q < 8 / kChunkElems; ++q)
+        reinterpret_cast<uint4 *>(r.v)[q] =
+            *reinterpret_cast<const uint4 *>(x_chunk(stage, t + 4 * h, g * (8 / kChunkElems) + q));
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        (h ? d.xb : d.xa)[e] = to_float(r.v[e]);
+    }
+    const float *dH = dH_stage(stage);
+    auto at = [&](int token, int mix) { return mix < kMix ? dH[token * kMix + mix] : 0.0f; };
+    const int tok = g / 2 + 4 * (g % 2); // the token of n-index g in the dx product
 #pragma unroll
     for (int s = 0; s < kTiles; ++s) {
-      d.bx[s][0] = dH_at(tok, 8 * s + t);
-      d.bx[s][1] = dH_at(tok, 8 * s + t + 4);
-      d.bs[s][0] = dH_at(ta, 8 * s + g);
-      d.bs[s][1] = dH_at(tb, 8 * s + g);
+      d.bx[s][0] = at(tok, 8 * s + t);
+      d.bx[s][1] = at(tok, 8 * s + t + 4);
+      d.bs[s][0] = at(t, 8 * s + g);
+      d.bs[s][1] = at(t + 4, 8 * s + g);
     }
-    d.ca = ta < m_end ? args.dms[ta] * two_over_k : 0.0f;
-    d.cb = tb < m_end ? args.dms[tb] * two_over_k : 0.0f;
+    d.ca = dms_stage(stage)[t] * two_over_k;
+    d.cb = dms_stage(stage)[t + 4] * two_over_k;
   };
   auto run_step = [&](i64 m, const Step &d) {
     const i64 ta = m + t, tb = m + t + 4;
@@ -429,14 +498,24 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
       }
     }
   };
-  for (i64 m = m_begin; m < m_end; m += 8 * kUnroll) {
-    Step d[kUnroll];
+  const i64 steps = (m_end - m_begin + 7) / 8;
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      load_step(m + 8 * u, d[u]);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-      run_step(m + 8 * u, d[u]);
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < steps)
+      fill(st, m_begin + 8 * st);
+    commit_async();
+  }
+  for (i64 i = 0; i < steps; ++i) {
+    // The stage filled here was read in step i - 1, before its closing __syncwarp.
+    if (i + kStages - 1 < steps)
+      fill(int((i + kStages - 1) % kStages), m_begin + 8 * (i + kStages - 1));
+    commit_async();
+    wait_async<kStages - 1>(); // step i's copies have landed
+    __syncwarp();              // ... every lane's
+    Step d;
+    load_step(int(i % kStages), d);
+    __syncwarp();
+    run_step(m_begin + 8 * i, d);
   }
 
   // S[p][q] holds columns c+2p (e = 0, 1) and c+2p+1 (e = 2, 3) at mixes 8q+2t and 8q+2t+1.
@@ -521,8 +600,10 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
   }
 }
 
+/// In tf32 the tensor-core backward is held to 168 registers a thread (ptxas: 192 unbounded at n = 4
+/// bf16), so three 128-thread blocks share an SM without spills; the fp32 mode needs more.
 template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
-__global__ void __launch_bounds__(kThreads) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+__global__ void __launch_bounds__(kThreads, kTf32 && project_bwd_on_tensor_cores(kN) ? 384 / kThreads : 1) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
   if constexpr (project_bwd_on_tensor_cores(kN))
     project_bwd_mma<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
   else

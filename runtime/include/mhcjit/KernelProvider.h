@@ -43,7 +43,8 @@ llvm::Expected<BuiltKernel> buildKernel(const KernelSpec &Spec, llvm::StringRef 
 /// A kernel ready to launch in the current context.
 struct LoadedKernel {
   CUfunction Function = nullptr;
-  int SmCount = 0; ///< multiprocessors of the context's device, for grid sizing
+  int SmCount = 0;     ///< multiprocessors of the context's device, for grid sizing
+  int BlocksPerSm = 0; ///< blocks of Spec.Tile.Threads threads resident per multiprocessor
   std::shared_ptr<const CacheEntry> Entry;
 };
 
