@@ -14,10 +14,20 @@ int widestStreamVec(const KernelSpec &Spec) {
 
 namespace {
 
+/// Aggregate backward's wider tile: sbnc, 16-bit streams, C a power of two of at least 2048.
+bool sbncPowerOfTwo16(const KernelSpec &Spec) {
+  return Spec.StreamLayout == Layout::SBNC && dtypeSize(Spec.StreamType) == 2 && Spec.C >= 2048 &&
+         (Spec.C & (Spec.C - 1)) == 0;
+}
+
 /// Vec of a stream op, from the widest access down (measured on H100, PERF.md "stream-op
 /// heuristic", n = 2, 4, 8, bf16 and fp32, both layouts):
 /// - aggregate backward (a block per token) reads 4 bytes per stream a thread (bf16 2, fp32 1):
 ///   at n = 4, bf16, C = 7168 1497-1544 us against 2317 (sbcn vec 8) and 2937 (sbnc vec 8);
+///   in sbnc with 16-bit streams and C a power of two from 2048, 8 bytes (vec 4) with 256
+///   threads: n = 4 bf16, M = 16384, C = 2048/4096/16384: 216/426/1703 us against 252/488/1903
+///   at vec 2 and 512 threads; the same tile at C = 2560/6656/7168 took 368/986/1066 us against
+///   265/690/741 (session 4 tuning; why other C lose is not understood, so the rule is narrow);
 /// - in sbcn, where a thread's chunk is one contiguous span of vec * n elements, the span is
 ///   halved down to 16 bytes (32 for expand_combine backward), keeping at least 4 bytes a
 ///   stream: n = 4 bf16 -> 2 (expand fwd 875 us against 1659 at vec 8), fp32 -> 1, n = 8 bf16
@@ -28,7 +38,8 @@ int streamVec(const KernelSpec &Spec) {
   const bool Bwd = Spec.Dir == Direction::Backward;
   int Vec = widestStreamVec(Spec);
   if (Spec.Operation == Op::Aggregate && Bwd) {
-    while (Vec > 1 && Vec * Size > 4)
+    const int StreamBytes = sbncPowerOfTwo16(Spec) ? 8 : 4;
+    while (Vec > 1 && Vec * Size > StreamBytes)
       Vec /= 2;
   } else if (Spec.StreamLayout == Layout::SBCN) {
     const int Span = Spec.Operation == Op::ExpandCombine && Bwd ? 32 : 16;
@@ -59,10 +70,17 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
   case Op::ExpandCombine:
     Tile.Vec = streamVec(Spec);
     // backward: a block per token, at most 512 threads for aggregate (n <= 4; n = 8 with dx
-    // accumulation spilled at 512, whose cap is 128 registers a thread) and 256 for
-    // expand_combine (128 for n > 4: 3685 against 4113 us at n = 8, C = 4096).
+    // accumulation spilled at 512, whose cap is 128 registers a thread; 256 with the wider sbnc
+    // tile above) and 256 for expand_combine (128 for
+    // n > 4: 3685 against 4113 us at n = 8, C = 4096), except that expand_combine gives a token
+    // of at most 512 chunks a thread per chunk (n = 4 bf16 C = 2048: 501 against 561 us; at
+    // C = 2560, 640 chunks, 256 threads stay best: 486 against 585 us at 512).
     if (Bwd) {
-      const int Cap = Spec.Operation == Op::Aggregate ? (Spec.N <= 4 ? 512 : 256) : (Spec.N <= 4 ? 256 : 128);
+      const int64_t Chunks = (Spec.C + Tile.Vec - 1) / Tile.Vec;
+      const int Cap = Spec.Operation == Op::Aggregate ? (Spec.N <= 4 && !sbncPowerOfTwo16(Spec) ? 512 : 256)
+                      : Spec.N > 4                    ? 128
+                      : Chunks <= 512                 ? 512
+                                                      : 256;
       Tile.Threads = threadsForChunks(Spec.C, Tile.Vec, Cap);
     }
     break;

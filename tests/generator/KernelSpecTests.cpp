@@ -627,9 +627,11 @@ TEST_CASE("the default aggregate vector width follows the documented rules in bo
         CHECK(V * Elem <= 16);
         // a doubled vec would break the rule that stopped it
         const bool Indivisible = C % (2 * V) != 0 || 2 * V * Elem > 16;
-        if (D == Direction::Backward) { // 4 bytes per stream a thread
-          CHECK((V == 1 || V * Elem <= 4));
-          CHECK((Indivisible || 2 * V * Elem > 4));
+        if (D == Direction::Backward) { // 4 bytes per stream a thread (8: sbnc, 16-bit, C = 2^k >= 2048)
+          const bool Wide = L == Layout::SBNC && Elem == 2 && C >= 2048 && (C & (C - 1)) == 0;
+          const int StreamBytes = Wide ? 8 : 4;
+          CHECK((V == 1 || V * Elem <= StreamBytes));
+          CHECK((Indivisible || 2 * V * Elem > StreamBytes));
         } else if (L == Layout::SBCN) { // a span of vec * n elements: 16 bytes, or 4 a stream
           CHECK((V == 1 || V * N * Elem <= 16 || V * Elem <= 4));
           CHECK((Indivisible || (2 * V * N * Elem > 16 && 2 * V * Elem > 4)));
@@ -666,7 +668,8 @@ TEST_CASE("the default tile matches the documented examples") {
   S.C = 7168;
   CHECK(defaultTileConfig(S).Vec == 1);
   // backward: one block per token, 4 bytes per stream a thread, no more threads than the token
-  // has chunks (at least 32), at most 512 (aggregate) or 256 (expand_combine)
+  // has chunks (at least 32), at most 512 (aggregate) or 256 (expand_combine, 512 where that
+  // is a thread per chunk)
   S.Dir = Direction::Backward;
   S.StreamType = DType::BF16;
   S.C = 64; // vec 2, 32 chunks
@@ -678,9 +681,26 @@ TEST_CASE("the default tile matches the documented examples") {
   CHECK(defaultTileConfig(S).Threads == 512);
   S.C = 7168;
   CHECK(defaultTileConfig(S).Threads == 512);
+  S.StreamLayout = Layout::SBNC; // 16-bit sbnc: 8 bytes per stream and 256 threads at C = 2^k
+  CHECK(defaultTileConfig(S).Vec == 2);
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.C = 4096;
+  CHECK(defaultTileConfig(S).Vec == 4);
+  CHECK(defaultTileConfig(S).Threads == 256);
+  S.StreamType = DType::FP32;
+  CHECK(defaultTileConfig(S).Vec == 1);
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.StreamType = DType::BF16;
+  S.C = 7168;
+  S.StreamLayout = Layout::SBCN;
   S.Operation = Op::ExpandCombine; // 32-byte spans: vec 4, 1792 chunks
   CHECK(defaultTileConfig(S).Vec == 4);
   CHECK(defaultTileConfig(S).Threads == 256);
+  S.C = 2048; // 512 chunks: a thread each
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.C = 2560; // 640 chunks
+  CHECK(defaultTileConfig(S).Threads == 256);
+  S.C = 7168;
   S.N = 8;
   CHECK(defaultTileConfig(S).Vec == 2);
   CHECK(defaultTileConfig(S).Threads == 128);
