@@ -71,10 +71,10 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     Tile.Vec = streamVec(Spec);
     // backward: a block per token, at most 512 threads for aggregate (n <= 4; n = 8 with dx
     // accumulation spilled at 512, whose cap is 128 registers a thread; 256 with the wider sbnc
-    // tile above) and 256 for expand_combine (128 for
-    // n > 4: 3685 against 4113 us at n = 8, C = 4096), except that expand_combine gives a token
-    // of at most 512 chunks a thread per chunk (n = 4 bf16 C = 2048: 501 against 561 us; at
-    // C = 2560, 640 chunks, 256 threads stay best: 486 against 585 us at 512).
+    // tile above) and 256 for expand_combine (128 for n > 4: 3685 against 4113 us at n = 8,
+    // C = 4096), except that expand_combine gives a token of at most 512 chunks a thread per
+    // chunk (n = 4 bf16 C = 2048: 501 against 561 us; at C = 2560, 640 chunks, 256 threads stay
+    // best: 486 against 585 us at 512).
     if (Bwd) {
       const int64_t Chunks = (Spec.C + Tile.Vec - 1) / Tile.Vec;
       const int Cap = Spec.Operation == Op::Aggregate ? (Spec.N <= 4 && !sbncPowerOfTwo16(Spec) ? 512 : 256)
