@@ -68,6 +68,7 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
     }
     break;
   case Op::Sinkhorn:
+  case Op::ScaleSinkhorn:
     for (int Threads : {64, 128, 256})
       Add(Threads, Default.Vec, 1);
     break;
@@ -105,6 +106,7 @@ bool tileMayDependOnM(const KernelSpec &Spec) {
     return Fwd;
   case Op::Scale:
   case Op::Sinkhorn:
+  case Op::ScaleSinkhorn:
   case Op::Expand:
   case Op::ReduceRows:
     return true;

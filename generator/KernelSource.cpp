@@ -33,7 +33,9 @@ std::string floatLiteral(float V) {
 }
 
 /// The ops whose kernels read contract constants get them as a struct defined in the unit.
-bool needsContract(Op O) { return O == Op::Scale || O == Op::Sinkhorn || O == Op::Head; }
+bool needsContract(Op O) {
+  return O == Op::Scale || O == Op::Sinkhorn || O == Op::ScaleSinkhorn || O == Op::Head;
+}
 
 constexpr const char *ContractStruct = "mhcjit_contract";
 
@@ -62,6 +64,7 @@ llvm::StringRef templateHeader(Op O) {
   case Op::Expand:
   case Op::Contract: return "expand_contract.cuh";
   case Op::Head: return "head.cuh";
+  case Op::ScaleSinkhorn: return "scale_sinkhorn.cuh";
   case Op::ReduceRows: return "reduce_rows.cuh";
   }
   return "?";
@@ -117,6 +120,7 @@ std::string templateArguments(const KernelSpec &S) {
     break;
   case Op::Scale:
   case Op::Sinkhorn:
+  case Op::ScaleSinkhorn:
     OS << S.N << ", " << S.Tile.Threads << ", " << ContractStruct;
     break;
   case Op::Head:

@@ -44,6 +44,7 @@ llvm::StringRef opName(Op O) {
   case Op::Expand: return "expand";
   case Op::Contract: return "contract";
   case Op::Head: return "head";
+  case Op::ScaleSinkhorn: return "scale_sinkhorn";
   case Op::ReduceRows: return "reduce_rows";
   }
   return "?";
@@ -76,8 +77,8 @@ DType paramDType(const KernelSpec &S) {
 }
 
 llvm::ArrayRef<Op> allOps() {
-  static const Op Ops[] = {Op::Project,       Op::Scale,  Op::Sinkhorn, Op::Aggregate,
-                           Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
+  static const Op Ops[] = {Op::Project, Op::Scale,    Op::Sinkhorn, Op::Aggregate,    Op::ExpandCombine,
+                           Op::Expand,  Op::Contract, Op::Head,     Op::ScaleSinkhorn};
   return Ops;
 }
 

@@ -101,6 +101,11 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
   case Op::Scale:
     Tile.Threads = 128; // one token per thread: M = 32768 spreads over 256 blocks
     break;
+  case Op::ScaleSinkhorn:
+    // one token per thread, 32 tokens a warp staged through shared memory; the backward's
+    // history and staging tiles fit at 64 threads
+    Tile.Threads = Bwd ? 64 : 128;
+    break;
   case Op::Head:
   case Op::ReduceRows:
     break;

@@ -197,6 +197,25 @@ MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_
   });
 }
 
+MHCJIT_API mhcjit_status mhcjit_scale_sinkhorn_fwd(const mhcjit_config *config, int64_t m, const float *H,
+                                                   const float *ms, const float *alpha, const float *beta,
+                                                   float *pre, float *post, float *res, void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return scaleSinkhornForward(C, {m, H, ms, alpha, beta, pre, post, res}, static_cast<CUstream>(stream));
+  });
+}
+
+MHCJIT_API mhcjit_status mhcjit_scale_sinkhorn_bwd(const mhcjit_config *config, int64_t m, const float *H,
+                                                   const float *ms, const float *alpha, const float *beta,
+                                                   const float *dpre, const float *dpost, const float *dres,
+                                                   float *dH, float *dms, float *dalpha, float *dbeta,
+                                                   void *stream) {
+  return run(config, [&](const MixConfig &C) {
+    return scaleSinkhornBackward(C, {m, H, ms, alpha, beta, dpre, dpost, dres, dH, dms, dalpha, dbeta},
+                                 static_cast<CUstream>(stream));
+  });
+}
+
 MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
                                                    const void *bias, const float *post, const void *x,
                                                    const float *res, void *out, void *stream) {

@@ -1,6 +1,6 @@
-// mhcjit runtime: scale and sinkhorn (SPEC.md sections 2 and 3), the per-token mixing math.
-// One thread per token in every kernel. scale backward's dalpha and dbeta come from per-block
-// partial rows (at most two blocks per SM) summed by reduce_rows.
+// mhcjit runtime: scale and sinkhorn (SPEC.md sections 2 and 3), the per-token mixing math, as
+// two ops and fused (scale_sinkhorn). One thread per token in every kernel. The backwards'
+// dalpha and dbeta come from per-block partial rows summed by reduce_rows.
 #include "mhcjit/LaunchSupport.h"
 #include "mhcjit/Workspace.h"
 
@@ -83,6 +83,51 @@ llvm::Error sinkhornBackward(const MixConfig &Config, const SinkhornBackwardArgs
     return Spec.takeError();
   mhc::SinkhornBwdArgs A{Args.Logits, Args.DRes, Args.DLogits, Args.M};
   return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
+}
+
+llvm::Error scaleSinkhornForward(const MixConfig &Config, const ScaleSinkhornForwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"H", Args.H, 4}, {"ms", Args.Ms, 4}, {"alpha", Args.Alpha, 4},
+                              {"beta", Args.Beta, 4}, {"pre", Args.Pre, 4}, {"post", Args.Post, 4},
+                              {"res", Args.Res, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::ScaleSinkhorn, Direction::Forward, 16, false, Args.M);
+  if (!Spec)
+    return Spec.takeError();
+  mhc::ScaleSinkhornFwdArgs A{Args.H, Args.Ms, Args.Alpha, Args.Beta, Args.Pre, Args.Post, Args.Res, Args.M};
+  return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
+}
+
+llvm::Error scaleSinkhornBackward(const MixConfig &Config, const ScaleSinkhornBackwardArgs &Args, CUstream Stream) {
+  if (llvm::Error E = checkTokens(Args.M))
+    return E;
+  auto Align = checkPointers({{"H", Args.H, 4}, {"ms", Args.Ms, 4}, {"alpha", Args.Alpha, 4},
+                              {"beta", Args.Beta, 4}, {"dpre", Args.DPre, 4}, {"dpost", Args.DPost, 4},
+                              {"dres", Args.DRes, 4}, {"dH", Args.DH, 4}, {"dms", Args.DMs, 4},
+                              {"dalpha", Args.DAlpha, 4}, {"dbeta", Args.DBeta, 4}});
+  if (!Align)
+    return Align.takeError();
+  auto Spec = callSpec(Config, Op::ScaleSinkhorn, Direction::Backward, 16, false, Args.M);
+  if (!Spec)
+    return Spec.takeError();
+  auto Kernel = loadKernel(*Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  // NOTE: a thread per token in one wave: the sinkhorn backward is a long dependent chain, so
+  // a thread that took two tokens would double the kernel's time; the partial rows stay few
+  // (M / threads, at most what is resident).
+  const unsigned Blocks = gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, Kernel->SmCount);
+  const int64_t Row = 3 + mixWidth(Config);
+  auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
+  if (!Part)
+    return Part.takeError();
+  mhc::ScaleSinkhornBwdArgs A{Args.H,    Args.Ms,   Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
+                              Args.DRes, Args.DH,   Args.DMs,   *Part,     Args.M};
+  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
+    return E;
+  return reduceRowsSplit(*Part, Blocks, Row, Row, Args.DAlpha, 3, Args.DBeta, Stream);
 }
 
 } // namespace mhcjit

@@ -9,7 +9,8 @@ namespace mhcjit {
 namespace {
 
 bool producesDx(Op O, Direction D) {
-  return D == Direction::Backward && O != Op::Expand && O != Op::Scale && O != Op::Sinkhorn;
+  return D == Direction::Backward && O != Op::Expand && O != Op::Scale && O != Op::Sinkhorn &&
+         O != Op::ScaleSinkhorn;
 }
 
 /// Backwards that reduce parameter gradients, and project forwards that split K, finish with
@@ -18,7 +19,8 @@ bool usesReduceRows(const KernelSpec &S) {
   if (S.Operation == Op::Project && S.Dir == Direction::Forward)
     return mhc::project_fwd_splits(int64_t(S.N) * S.C) > 1;
   return S.Dir == Direction::Backward &&
-         (S.Operation == Op::Project || S.Operation == Op::Scale || S.Operation == Op::ExpandCombine ||
+         (S.Operation == Op::Project || S.Operation == Op::Scale || S.Operation == Op::ScaleSinkhorn ||
+          S.Operation == Op::ExpandCombine ||
           S.Operation == Op::Head);
 }
 

@@ -172,6 +172,26 @@ llvm::Expected<ScratchLaunch> scratchLaunch(const MixConfig &Config, Op Operatio
       L = {[=] { return sinkhornBackward(Cfg, A, nullptr); }, Mt * 12.0 * N * N};
     }
     break;
+  case Op::ScaleSinkhorn:
+    // The logits never reach memory, so the minimal bytes are scale's: the fused forward reads
+    // H and ms and writes pre, post and res; the backward reads H, ms, dpre, dpost and dres
+    // and writes dH and dms. The values are what scale and sinkhorn get: H in [0.025, 0.1),
+    // ms in [0.25, 1), alpha in [0.25, 1) and beta in [0.125, 0.5) give logits
+    // H*r*alpha + beta in [0.13, 0.7] (r in (1, 2]), a span well under sinkhorn's 20 (PERF.md:
+    // logits spanning more made the bench time sinkhorn's slow path).
+    if (Fwd) {
+      if (llvm::Error E = Need({"H", "ms", "alpha", "beta", "pre", "post", "res"}))
+        return std::move(E);
+      ScaleSinkhornForwardArgs A{M, F("H"), F("ms"), F("alpha"), F("beta"), F("pre"), F("post"), F("res")};
+      L = {[=] { return scaleSinkhornForward(Cfg, A, nullptr); }, Mt * (8.0 * Mix + 4)};
+    } else {
+      if (llvm::Error E = Need({"H", "ms", "alpha", "beta", "dpre", "dpost", "dres", "dH", "dms", "dalpha", "dbeta"}))
+        return std::move(E);
+      ScaleSinkhornBackwardArgs A{M, F("H"), F("ms"), F("alpha"), F("beta"), F("dpre"), F("dpost"), F("dres"),
+                                  F("dH"), F("dms"), F("dalpha"), F("dbeta")};
+      L = {[=] { return scaleSinkhornBackward(Cfg, A, nullptr); }, Mt * (12.0 * Mix + 8)};
+    }
+    break;
   case Op::Aggregate:
     if (Fwd) {
       if (llvm::Error E = Need({"x", "pre", "y"}))

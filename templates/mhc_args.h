@@ -113,6 +113,23 @@ struct SinkhornBwdArgs {
   long long M;
 };
 
+/// scale_sinkhorn: scale and sinkhorn fused; the logits stay in registers.
+struct ScaleSinkhornFwdArgs {
+  const float *H, *ms, *alpha, *beta;
+  float *pre;  ///< (M, n)
+  float *post; ///< (M, n)
+  float *res;  ///< (M, n, n)
+  long long M;
+};
+struct ScaleSinkhornBwdArgs {
+  const float *H, *ms, *alpha, *beta;
+  const float *dpre, *dpost, *dres;
+  float *dH;   ///< (M, N)
+  float *dms;  ///< (M)
+  float *part; ///< (gridDim.x, 3 + N): dalpha then dbeta of the block's tokens
+  long long M;
+};
+
 /// expand_combine forward: x'[j][c] = post[j] (f[c] + bias[c]) + sum_i res[i][j] x[i][c].
 struct ExpandCombineFwdArgs {
   const void *f;      ///< (M, C)

@@ -27,27 +27,64 @@ template <typename K> struct Rms {
 /// 0 for pre (t < n), 1 for post (n <= t < 2n), 2 for res.
 template <int kN> __device__ __forceinline__ int mix_group(int t) { return t < kN ? 0 : (t < 2 * kN ? 1 : 2); }
 
+/// Token forward: h[t] = H[t] r a(t) + beta[t] into out in mix order: pre, post, then logits.
+template <int kN, typename K>
+__device__ __forceinline__ void scale_forward_token(const float (&H)[kN * kN + 2 * kN], float r, const float (&alpha)[3],
+                                                    const float *beta, float (&out)[kN * kN + 2 * kN]) {
+#pragma unroll
+  for (int t = 0; t < kN; ++t)
+    out[t] = sigmoid(H[t] * r * alpha[0] + beta[t]) + K::pre_eps;
+#pragma unroll
+  for (int t = kN; t < 2 * kN; ++t)
+    out[t] = K::post_mult * sigmoid(H[t] * r * alpha[1] + beta[t]);
+#pragma unroll
+  for (int t = 2 * kN; t < kN * kN + 2 * kN; ++t)
+    out[t] = H[t] * r * alpha[2] + beta[t];
+}
+
+/// Token backward. d holds dpre, dpost, dlogits in mix order; writes dH, adds the token's
+/// dalpha(3) and dbeta(N) terms to acc and returns dms.
+template <int kN, typename K>
+__device__ __forceinline__ float scale_backward_token(const float (&H)[kN * kN + 2 * kN], const float (&d)[kN * kN + 2 * kN],
+                                                      const Rms<K> &rms, const float (&alpha)[3], const float *beta,
+                                                      float (&dH)[kN * kN + 2 * kN], float (&acc)[3 + kN * kN + 2 * kN]) {
+  double dms = 0.0; // N terms that may cancel: summed in double, one rounding at the end
+#pragma unroll
+  for (int t = 0; t < kN * kN + 2 * kN; ++t) {
+    const int g = mix_group<kN>(t);
+    const float a = alpha[g];
+    float gh = d[t];
+    if (g != 2) {
+      const float sg = sigmoid(H[t] * rms.r * a + beta[t]);
+      gh = (g == 0 ? gh : gh * K::post_mult) * sg * (1.0f - sg);
+    }
+    dH[t] = gh * a * rms.r;
+    acc[g] = fmaf(gh * H[t], rms.r, acc[g]);
+    acc[3 + t] += gh;
+    dms = fma(double(gh * a), double(H[t]), dms);
+  }
+  return rms.dr * float(dms);
+}
+
 /// Forward: one thread per token, grid-stride over tokens.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
-  const float a_pre = args.alpha[0], a_post = args.alpha[1], a_res = args.alpha[2];
+  const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
-    const float *H = args.H + m * kMix;
-    float h[kMix];
+    float h[kMix], out[kMix];
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
-      h[t] = H[t];
-    const float r = Rms<K>(args.ms[m]).r;
+      h[t] = args.H[m * kMix + t];
+    scale_forward_token<kN, K>(h, Rms<K>(args.ms[m]).r, alpha, args.beta, out);
 #pragma unroll
-    for (int t = 0; t < kN; ++t)
-      args.pre[m * kN + t] = sigmoid(h[t] * r * a_pre + args.beta[t]) + K::pre_eps;
-#pragma unroll
-    for (int t = kN; t < 2 * kN; ++t)
-      args.post[m * kN + t - kN] = K::post_mult * sigmoid(h[t] * r * a_post + args.beta[t]);
+    for (int t = 0; t < kN; ++t) {
+      args.pre[m * kN + t] = out[t];
+      args.post[m * kN + t] = out[kN + t];
+    }
 #pragma unroll
     for (int t = 2 * kN; t < kMix; ++t)
-      args.logits[m * kN * kN + t - 2 * kN] = h[t] * r * a_res + args.beta[t];
+      args.logits[m * kN * kN + t - 2 * kN] = out[t];
   }
 }
 
@@ -65,26 +102,17 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
     acc[p] = 0.0f;
   const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
-    const Rms<K> rms(args.ms[m]);
-    double dms = 0.0; // N terms that may cancel: summed in double, one rounding at the end
+    float H[kMix], d[kMix], dH[kMix];
 #pragma unroll
     for (int t = 0; t < kMix; ++t) {
-      const int g = mix_group<kN>(t);
-      const float a = alpha[g], H = args.H[m * kMix + t];
-      float gh;
-      if (g == 2) {
-        gh = args.dlogits[m * kN * kN + t - 2 * kN];
-      } else {
-        const float sg = sigmoid(H * rms.r * a + args.beta[t]);
-        const float d = g == 0 ? args.dpre[m * kN + t] : args.dpost[m * kN + t - kN] * K::post_mult;
-        gh = d * sg * (1.0f - sg);
-      }
-      args.dH[m * kMix + t] = gh * a * rms.r;
-      acc[g] = fmaf(gh * H, rms.r, acc[g]);
-      acc[3 + t] += gh;
-      dms = fma(double(gh * a), double(H), dms);
+      H[t] = args.H[m * kMix + t];
+      d[t] = t < kN ? args.dpre[m * kN + t]
+                    : (t < 2 * kN ? args.dpost[m * kN + t - kN] : args.dlogits[m * kN * kN + t - 2 * kN]);
     }
-    args.dms[m] = rms.dr * float(dms);
+    args.dms[m] = scale_backward_token<kN, K>(H, d, Rms<K>(args.ms[m]), alpha, args.beta, dH, acc);
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      args.dH[m * kMix + t] = dH[t];
   }
   block_sum_to_thread0<kThreads, kRow>(acc, scratch);
   if (threadIdx.x == 0)

@@ -4,12 +4,52 @@
 // potentials exponentiated, when the token's logits span at most kExpSpread (else the log-domain
 // loop); softmax_eps with E = softmax + eps. The backward keeps each iteration's vector in shared
 // memory (on chip, never global) and walks back in O(T); it falls back to recomputing the
-// iterations in registers (O(T^2)) where that history does not fit.
+// iterations in registers (O(T^2)) where that history does not fit. Every loop over iterations
+// or steps stays rolled (#pragma unroll 1): the kernels are latency-bound chains, and after an
+// L2 flush (or a model's other kernels) an unrolled 20-iteration body is tens of kilobytes of
+// instructions fetched from DRAM once per launch.
 #pragma once
 
 #include "mhc_common.cuh"
 
 namespace mhc {
+
+/// sum_i p[i], added in pairs (depth log2 n instead of n - 1 on the critical path).
+template <int kN> __device__ __forceinline__ float tree_sum(float (&p)[kN]) {
+#pragma unroll
+  for (int w = 1; w < kN; w *= 2)
+#pragma unroll
+    for (int i = 0; i + w < kN; i += 2 * w)
+      p[i] += p[i + w];
+  return p[0];
+}
+
+/// sum_j A[i][j] v[j] (kRow) or sum_j A[j][i] v[j] (column i), as a tree_sum.
+template <bool kRow, int kN> __device__ __forceinline__ float dot(const float (&A)[kN][kN], int i, const float (&v)[kN]) {
+  float p[kN];
+#pragma unroll
+  for (int j = 0; j < kN; ++j)
+    p[j] = (kRow ? A[i][j] : A[j][i]) * v[j];
+  return tree_sum<kN>(p);
+}
+
+/// Logit span up to which the log contract iterates in the exp domain: the scaling vectors then
+/// stay within about e^(+-3 * 20), far inside fp32's range, and no entry of E underflows.
+constexpr float kExpSpread = 20.0f;
+
+/// The largest logit, and whether the token's logits span at most kExpSpread (false for NaN/inf).
+template <int kN> __device__ __forceinline__ bool exp_domain_fits(const float (&L)[kN][kN], float &mx) {
+  float mn = L[0][0];
+  mx = L[0][0];
+#pragma unroll
+  for (int i = 0; i < kN; ++i)
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      mx = fmaxf(mx, L[i][j]);
+      mn = fminf(mn, L[i][j]);
+    }
+  return mx - mn <= kExpSpread;
+}
 
 /// -logsumexp over j of (L[i][j] + v[j]) for every row i (u update), or over i of (L[i][j] + u[i])
 /// for every column j (v update), with the maximum subtracted first.
@@ -49,6 +89,7 @@ __device__ __forceinline__ void log_potentials(const float (&L)[kN][kN], int ite
 #pragma unroll
   for (int i = 0; i < kN; ++i)
     u[i] = v[i] = v_prev[i] = 0.0f;
+  #pragma unroll 1
   for (int t = 0; t < iters; ++t) {
 #pragma unroll
     for (int i = 0; i < kN; ++i)
@@ -66,15 +107,19 @@ template <int kN> __device__ __forceinline__ void row_softmax(const float (&L)[k
 #pragma unroll
     for (int j = 1; j < kN; ++j)
       mx = fmaxf(mx, L[i][j]);
-    float s = 0.0f;
-#pragma unroll
-    for (int j = 0; j < kN; ++j) {
-      S[i][j] = expf(L[i][j] - mx);
-      s += S[i][j];
-    }
 #pragma unroll
     for (int j = 0; j < kN; ++j)
-      S[i][j] /= s;
+      S[i][j] = expf(L[i][j] - mx);
+    float p[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      p[j] = S[i][j];
+    // s >= 1 (the maximum's term): a correctly rounded reciprocal, then products (within 1 ulp
+    // of the quotients, without a division's slow-path branch per entry)
+    const float inv = __frcp_rn(tree_sum<kN>(p));
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      S[i][j] *= inv;
   }
 }
 
@@ -101,6 +146,7 @@ __device__ __forceinline__ void softmax_eps_state(const float (&S)[kN][kN], int 
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       P[i][j] = S[i][j] + K::sinkhorn_eps;
+  #pragma unroll 1
   for (int k = 0; k < steps; ++k) {
     const bool column = step_is_column(k);
     float sums[kN];
@@ -129,55 +175,38 @@ template <int kN> __device__ __forceinline__ void store_matrix(float *p, const f
       p[i * kN + j] = A[i][j];
 }
 
-/// 1/x within 1 ulp (rcp.approx, one MUFU instruction; subnormals kept). Every reciprocal of the
-/// scaling iterations uses it: the sums are >= e^-60, the iterations damp the error, and the
-/// result stays within 1e-6 of the float64 reference (tested with every reciprocal off by an ulp).
-__device__ __forceinline__ float approx_rcp(float x) {
+/// 1/x within 1 ulp (rcp.approx). Every reciprocal of the scaling iterations uses it: the
+/// iterations damp the error, and the result stays within 1e-6 of the float64 reference (tested
+/// with every reciprocal off by an ulp). kNormal: x is known to lie in [2^-126, 2^126], so the
+/// flush-to-zero form is exact to the same ulp and is one MUFU instruction; without it ptxas
+/// wraps the MUFU in a range test and two rescalings (four more dependent instructions on the
+/// iterations' critical path).
+template <bool kNormal = false> __device__ __forceinline__ float approx_rcp(float x) {
   float r;
-  asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
+  if constexpr (kNormal)
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  else
+    asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
   return r;
 }
 
-/// Logit span up to which the log contract iterates in the exp domain: the scaling vectors then
-/// stay within about e^(+-3 * 20), far inside fp32's range, and no entry of E underflows.
-constexpr float kExpSpread = 20.0f;
+/// Whether softmax_eps's divisors (a sum of non-negative entries plus eps) are normal floats:
+/// eps >= 2^-100 and the sums at most n (the entries stay <= 1 after the first column step).
+template <typename K> constexpr bool kNormalDivisors = K::sinkhorn_eps >= 0x1p-100f;
 
-/// The largest logit, and whether the token's logits span at most kExpSpread (false for NaN/inf).
-template <int kN> __device__ __forceinline__ bool exp_domain_fits(const float (&L)[kN][kN], float &mx) {
-  float mn = L[0][0];
-  mx = L[0][0];
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int j = 0; j < kN; ++j) {
-      mx = fmaxf(mx, L[i][j]);
-      mn = fminf(mn, L[i][j]);
-    }
-  return mx - mn <= kExpSpread;
-}
-
-/// a[i] = 1 / sum_j E[i][j] b[j]: the log contract's u update, exp(u_t + max L) = a_t.
+/// a[i] = 1 / sum_j E[i][j] b[j]: the log contract's u update, exp(u_t + max L) = a_t. The sums
+/// lie in [e^-60, n e^60] (kExpSpread), normal floats.
 template <int kN> __device__ __forceinline__ void recip_row_sums(const float (&E)[kN][kN], const float (&b)[kN], float (&a)[kN]) {
 #pragma unroll
-  for (int i = 0; i < kN; ++i) {
-    float s = E[i][0] * b[0];
-#pragma unroll
-    for (int j = 1; j < kN; ++j)
-      s = fmaf(E[i][j], b[j], s);
-    a[i] = approx_rcp(s);
-  }
+  for (int i = 0; i < kN; ++i)
+    a[i] = approx_rcp<true>(dot<true, kN>(E, i, b));
 }
 
 /// b[j] = 1 / sum_i E[i][j] a[i]: the v update, exp(v_t) = b_t.
 template <int kN> __device__ __forceinline__ void recip_col_sums(const float (&E)[kN][kN], const float (&a)[kN], float (&b)[kN]) {
 #pragma unroll
-  for (int j = 0; j < kN; ++j) {
-    float s = E[0][j] * a[0];
-#pragma unroll
-    for (int i = 1; i < kN; ++i)
-      s = fmaf(E[i][j], a[i], s);
-    b[j] = approx_rcp(s);
-  }
+  for (int j = 0; j < kN; ++j)
+    b[j] = approx_rcp<true>(dot<false, kN>(E, j, a));
 }
 
 /// History slot h, entry e of this thread: slot-major, thread-minor (no bank conflicts).
@@ -192,6 +221,7 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
 #pragma unroll
   for (int j = 0; j < kN; ++j)
     b[j] = 1.0f;
+  #pragma unroll 1
   for (int t = 1; t <= kT; ++t) {
     recip_row_sums<kN>(E, b, a);
     recip_col_sums<kN>(E, a, b);
@@ -207,11 +237,7 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
 /// column sum); a row step likewise for r. q is the only part that reads the other axis.
 template <bool kColumn, int kN>
 __device__ __forceinline__ float step_q(const float (&E)[kN][kN], const float (&r)[kN], const float (&c)[kN], int a) {
-  float q = kColumn ? r[0] * E[0][a] : E[a][0] * c[0];
-#pragma unroll
-  for (int b = 1; b < kN; ++b)
-    q = kColumn ? fmaf(r[b], E[b][a], q) : fmaf(E[a][b], c[b], q);
-  return q;
+  return kColumn ? dot<false, kN>(E, a, r) : dot<true, kN>(E, a, c);
 }
 
 template <bool kColumn, int kN, typename K>
@@ -220,7 +246,7 @@ __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)
   for (int a = 0; a < kN; ++a) {
     const float q = step_q<kColumn, kN>(E, r, c, a);
     float &v = kColumn ? c[a] : r[a];
-    v *= approx_rcp(fmaf(v, q, K::sinkhorn_eps));
+    v *= approx_rcp<kNormalDivisors<K>>(fmaf(v, q, K::sinkhorn_eps));
   }
 }
 
@@ -242,6 +268,7 @@ __device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r
   scaled_step<true, kN, K>(E, r, c);
   if (hist && 0 < kSteps - 2)
     store_slot<kN, kThreads>(hist, 0, c);
+  #pragma unroll 1
   for (int k = 1; k < kSteps; k += 2) {
     scaled_step<false, kN, K>(E, r, c);
     if (hist && k < kSteps - 2)
@@ -263,49 +290,56 @@ template <int kN> __device__ __forceinline__ void scaled_matrix(const float (&E)
 
 /// Floats of backward history per block: log keeps b_1 .. b_{T-1}, softmax_eps the vectors of
 /// steps 0 .. 2T - 3. Used only while it fits in static shared memory.
-template <int kN, int kThreads, typename K> struct SinkhornHistory {
+/// kOtherBytes: the kernel's other static shared memory, which must fit beside it in 48 KiB.
+template <int kN, int kThreads, typename K, int kOtherBytes = 0> struct SinkhornHistory {
   static constexpr int kSlots = K::sinkhorn_log ? K::sinkhorn_iters - 1 : 2 * K::sinkhorn_iters - 2;
   static constexpr int kFloats = (kSlots > 0 ? kSlots : 1) * kN * kThreads;
-  static constexpr bool kFits = kFloats * 4 <= 40 * 1024;
+  static constexpr bool kFits = kFloats * 4 <= 40 * 1024 && kFloats * 4 + kOtherBytes <= 48 * 1024;
 };
 
+/// One token's forward: res R from logits L with the contract's algorithm.
 template <int kN, int kThreads, typename K>
-__global__ void __launch_bounds__(kThreads) sinkhorn_fwd(const __grid_constant__ SinkhornFwdArgs args) {
+__device__ __forceinline__ void sinkhorn_forward_token(const float (&L)[kN][kN], float (&R)[kN][kN]) {
   constexpr int kT = K::sinkhorn_iters;
-  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
-    float L[kN][kN], R[kN][kN];
-    load_matrix<kN>(args.logits + m * kN * kN, L);
-    if constexpr (K::sinkhorn_log) {
-      float mx;
-      if (exp_domain_fits<kN>(L, mx)) {
-        float E[kN][kN], a[kN], b[kN];
-#pragma unroll
-        for (int i = 0; i < kN; ++i)
-#pragma unroll
-          for (int j = 0; j < kN; ++j)
-            E[i][j] = expf(L[i][j] - mx);
-        exp_iterations<kN, kThreads, kT>(E, a, b, nullptr);
-        scaled_matrix<kN>(E, a, b, R);
-      } else {
-        float u[kN], v[kN], v_prev[kN];
-        log_potentials<kN>(L, kT, u, v, v_prev);
-#pragma unroll
-        for (int i = 0; i < kN; ++i)
-#pragma unroll
-          for (int j = 0; j < kN; ++j)
-            R[i][j] = expf(u[i] + L[i][j] + v[j]);
-      }
-    } else {
-      float E[kN][kN], r[kN], c[kN];
-      row_softmax<kN>(L, E);
+  if constexpr (K::sinkhorn_log) {
+    float mx;
+    if (exp_domain_fits<kN>(L, mx)) {
+      float E[kN][kN], a[kN], b[kN];
 #pragma unroll
       for (int i = 0; i < kN; ++i)
 #pragma unroll
         for (int j = 0; j < kN; ++j)
-          E[i][j] += K::sinkhorn_eps;
-      scaled_steps<kN, kThreads, K>(E, r, c, nullptr);
-      scaled_matrix<kN>(E, r, c, R);
+          E[i][j] = expf(L[i][j] - mx);
+      exp_iterations<kN, kThreads, kT>(E, a, b, nullptr);
+      scaled_matrix<kN>(E, a, b, R);
+    } else {
+      float u[kN], v[kN], v_prev[kN];
+      log_potentials<kN>(L, kT, u, v, v_prev);
+#pragma unroll
+      for (int i = 0; i < kN; ++i)
+#pragma unroll
+        for (int j = 0; j < kN; ++j)
+          R[i][j] = expf(u[i] + L[i][j] + v[j]);
     }
+  } else {
+    float E[kN][kN], r[kN], c[kN];
+    row_softmax<kN>(L, E);
+#pragma unroll
+    for (int i = 0; i < kN; ++i)
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        E[i][j] += K::sinkhorn_eps;
+    scaled_steps<kN, kThreads, K>(E, r, c, nullptr);
+    scaled_matrix<kN>(E, r, c, R);
+  }
+}
+
+template <int kN, int kThreads, typename K>
+__global__ void __launch_bounds__(kThreads) sinkhorn_fwd(const __grid_constant__ SinkhornFwdArgs args) {
+  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
+    float L[kN][kN], R[kN][kN];
+    load_matrix<kN>(args.logits + m * kN * kN, L);
+    sinkhorn_forward_token<kN, kThreads, K>(L, R);
     store_matrix<kN>(args.res + m * kN * kN, R);
   }
 }
@@ -325,6 +359,7 @@ __device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN],
     }
   axis_sums<kN>(G, false, du);
   axis_sums<kN>(G, true, dv);
+  #pragma unroll 1
   for (int t = kT; t >= 1; --t) {
     log_potentials<kN>(L, t, u, v, v_prev);
 #pragma unroll
@@ -382,6 +417,7 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       G[i][j] *= R[i][j];
   axis_sums<kN>(G, false, du);
   axis_sums<kN>(G, true, dv);
+  #pragma unroll 1
   for (int t = kT; t >= 1; --t) {
     float bp[kN], x[kN], y[kN];
 #pragma unroll
@@ -393,21 +429,12 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       x[j] = dv[j] * bt[j];
 #pragma unroll
     for (int i = 0; i < kN; ++i) {
-      float s = E[i][0] * x[0];
-#pragma unroll
-      for (int j = 1; j < kN; ++j)
-        s = fmaf(E[i][j], x[j], s);
-      du[i] = fmaf(-a[i], s, du[i]);
+      du[i] = fmaf(-a[i], dot<true, kN>(E, i, x), du[i]);
       y[i] = du[i] * a[i];
     }
 #pragma unroll
-    for (int j = 0; j < kN; ++j) {
-      float s = E[0][j] * y[0];
-#pragma unroll
-      for (int i = 1; i < kN; ++i)
-        s = fmaf(E[i][j], y[i], s);
-      dv[j] = -bp[j] * s;
-    }
+    for (int j = 0; j < kN; ++j)
+      dv[j] = -bp[j] * dot<false, kN>(E, j, y);
 #pragma unroll
     for (int i = 0; i < kN; ++i)
 #pragma unroll
@@ -433,6 +460,7 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
   // dX = (dY - sum_axis(dY * Y)) / (s + eps). X is recomputed from the start for each step.
   constexpr int kT = K::sinkhorn_iters;
   float X[kN][kN];
+  #pragma unroll 1
   for (int k = 2 * kT - 2; k >= 0; --k) {
     softmax_eps_state<kN, K>(S, k, X);
     const bool column = step_is_column(k);
@@ -471,7 +499,7 @@ __device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], f
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
     const float q = step_q<kColumn, kN>(E, r, c, a);
-    inv[a] = approx_rcp(fmaf(before[a], q, K::sinkhorn_eps));
+    inv[a] = approx_rcp<kNormalDivisors<K>>(fmaf(before[a], q, K::sinkhorn_eps));
     float s = 0.0f;
 #pragma unroll
     for (int b = 0; b < kN; ++b) {
@@ -503,54 +531,61 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
   scaled_steps<kN, kThreads, K>(E, r, c, hist);
   // the last step (2T - 2) divides columns; before it come row/column pairs
   scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, kSteps - 1, hist);
+  #pragma unroll 1
   for (int k = kSteps - 2; k >= 1; k -= 2) {
     scaled_step_backward<false, kN, kThreads, K>(E, r, c, G, k, hist);
     scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, k - 1, hist);
   }
 }
 
+/// One token's backward: dL from logits L and G = dres (overwritten). kHistory: hist is this
+/// thread's column of a SinkhornHistory in shared memory (O(T)); else the O(T^2) recomputation.
+template <int kN, int kThreads, typename K, bool kHistory>
+__device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN], float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
+  constexpr int kT = K::sinkhorn_iters;
+  if constexpr (K::sinkhorn_log) {
+    float mx;
+    if (kHistory && exp_domain_fits<kN>(L, mx))
+      log_backward_history<kN, kThreads, kT>(L, mx, G, dL, hist);
+    else
+      log_backward_recompute<kN, kT>(L, G, dL);
+  } else {
+    float S[kN][kN];
+    row_softmax<kN>(L, S);
+    if constexpr (kHistory) {
+      float E[kN][kN];
+#pragma unroll
+      for (int i = 0; i < kN; ++i)
+#pragma unroll
+        for (int j = 0; j < kN; ++j)
+          E[i][j] = S[i][j] + K::sinkhorn_eps;
+      softmax_eps_backward_history<kN, kThreads, K>(E, G, hist);
+    } else {
+      softmax_eps_backward_recompute<kN, K>(S, G);
+    }
+    // The eps added after the softmax is a constant: dS = dP; dL = S (dS - sum_j dS S).
+#pragma unroll
+    for (int i = 0; i < kN; ++i) {
+      float d = 0.0f;
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        d += G[i][j] * S[i][j];
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        dL[i][j] = S[i][j] * (G[i][j] - d);
+    }
+  }
+}
+
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__ SinkhornBwdArgs args) {
-  constexpr int kT = K::sinkhorn_iters;
   using History = SinkhornHistory<kN, kThreads, K>;
   __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
-  float *hist = History::kFits ? hist_storage : nullptr;
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
     float L[kN][kN], G[kN][kN], dL[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
     load_matrix<kN>(args.dres + m * kN * kN, G);
-    if constexpr (K::sinkhorn_log) {
-      float mx;
-      if (History::kFits && exp_domain_fits<kN>(L, mx))
-        log_backward_history<kN, kThreads, kT>(L, mx, G, dL, hist);
-      else
-        log_backward_recompute<kN, kT>(L, G, dL);
-    } else {
-      float S[kN][kN];
-      row_softmax<kN>(L, S);
-      if constexpr (History::kFits) {
-        float E[kN][kN];
-#pragma unroll
-        for (int i = 0; i < kN; ++i)
-#pragma unroll
-          for (int j = 0; j < kN; ++j)
-            E[i][j] = S[i][j] + K::sinkhorn_eps;
-        softmax_eps_backward_history<kN, kThreads, K>(E, G, hist);
-      } else {
-        softmax_eps_backward_recompute<kN, K>(S, G);
-      }
-      // The eps added after the softmax is a constant: dS = dP; dL = S (dS - sum_j dS S).
-#pragma unroll
-      for (int i = 0; i < kN; ++i) {
-        float d = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kN; ++j)
-          d += G[i][j] * S[i][j];
-#pragma unroll
-        for (int j = 0; j < kN; ++j)
-          dL[i][j] = S[i][j] * (G[i][j] - d);
-      }
-    }
+    sinkhorn_backward_token<kN, kThreads, K, History::kFits>(L, G, dL, hist_storage);
     store_matrix<kN>(args.dlogits + m * kN * kN, dL);
   }
 }

@@ -239,10 +239,15 @@ int benchOpsCommand() {
         (long long)R.Shape.C, opName(R.Operation).data(), directionName(R.Dir).data(),
         R.Milliseconds * 1e3, R.Bytes, R.GBps, R.SolPercent);
   }
-  // the whole sublayer at each shape where every one of its op directions was timed
+  // the whole sublayer at each shape where every one of its op directions was timed; the header
+  // names its ops, since tables of older runs summed scale and sinkhorn instead of the fused op
   std::vector<SublayerTotal> Totals = sublayerTotals(*Rows, *Copy);
   if (!Totals.empty()) {
-    llvm::outs() << "\n| B,T,C | sublayer fwd + bwd (ms) | SOL (ms) | % of SOL |\n|---|---|---|---|\n";
+    std::string Names;
+    for (Op O : sublayerOps())
+      Names += (Names.empty() ? "" : ", ") + opName(O).str();
+    llvm::outs() << "\n| B,T,C | sublayer (" << Names
+                 << ") fwd + bwd (ms) | SOL (ms) | % of SOL |\n|---|---|---|---|\n";
     for (const SublayerTotal &T : Totals)
       llvm::outs() << llvm::format("| %lld,%lld,%lld | %.3f | %.3f | %.1f |\n", (long long)T.Shape.B,
                                    (long long)T.Shape.T, (long long)T.Shape.C, T.Milliseconds,

@@ -29,7 +29,8 @@ cl::OptionCategory SpecCategory("Kernel spec options");
   cl::list<std::string> Var(Flag, cl::desc(Help), cl::CommaSeparated, cl::cat(SpecCategory),       \
                             cl::sub(InspectCommand), cl::sub(PrewarmCommand), cl::sub(TuneCommand))
 
-MHCJIT_SPEC_LIST(OpOpt, "op", "Op: project, scale, sinkhorn, aggregate, expand_combine, expand, contract, head (prewarm: a comma list or 'all')");
+MHCJIT_SPEC_LIST(OpOpt, "op", "Op: project, scale, sinkhorn, scale_sinkhorn, aggregate, expand_combine, "
+                              "expand, contract, head (prewarm: a comma list or 'all')");
 MHCJIT_SPEC_LIST(DirOpt, "dir", "Direction: fwd, bwd, or both (prewarm and tune default: both)");
 MHCJIT_SPEC_LIST(NOpt, "n", "Streams n, 1..8 (default 4)");
 MHCJIT_SPEC_LIST(COpt, "C", "Hidden size per stream (required)");

@@ -198,6 +198,10 @@ TEST_CASE("every spec field reaches the key: a changed field changes the record 
          S.Operation = Op::Project;
          S.Tile.Rows = 128; // 16 tokens per warp (templates/project.cuh)
        }},
+      {"op (scale_sinkhorn, the fused op)", [](KernelSpec &S) {
+         S.Operation = Op::ScaleSinkhorn;
+         S.Tile = TileConfig{128, 1, 1}; // a thread per token
+       }},
       {"dir", [](KernelSpec &S) { S.Dir = Direction::Backward; }},
       {"n", [](KernelSpec &S) { S.N = 3; }},
       {"C", [](KernelSpec &S) { S.C += 8; }},

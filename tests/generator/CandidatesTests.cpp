@@ -6,6 +6,9 @@
 #include "TestSupport.h"
 #include "doctest/doctest.h"
 
+#include <algorithm>
+#include <vector>
+
 using namespace mhcjit;
 using namespace mhcjit::test;
 
@@ -111,10 +114,32 @@ TEST_CASE("block-per-token backwards never get more threads than a token has chu
   CHECK(tileCandidates(S).front().Threads == 128); // the heuristic: vec 2, a thread per chunk
 }
 
+TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 256 threads") {
+  for (Direction D : {Direction::Forward, Direction::Backward})
+    for (int N : {1, 4, 8}) {
+      KernelSpec S = specOf(Op::ScaleSinkhorn, D, N);
+      CAPTURE(specLabel(S));
+      std::vector<TileConfig> List = tileCandidates(S);
+      REQUIRE(List.size() == 3); // the default is one of the three thread counts
+      CHECK(sameTile(List.front(), defaultTileConfig(S)));
+      std::vector<int> Threads;
+      for (const TileConfig &T : List) {
+        CHECK(T.Vec == 1); // a thread per token: no vector width, no token rows
+        CHECK(T.Rows == 1);
+        Threads.push_back(T.Threads);
+      }
+      std::sort(Threads.begin(), Threads.end());
+      CHECK(Threads == std::vector<int>{64, 128, 256});
+    }
+}
+
 TEST_CASE("only tiles that leave every per-token reduction order alone may depend on M") {
   CHECK(tileMayDependOnM(specOf(Op::Project, Direction::Forward)));
   CHECK(tileMayDependOnM(specOf(Op::Aggregate, Direction::Forward)));
   CHECK(tileMayDependOnM(specOf(Op::Sinkhorn, Direction::Backward)));
+  // scale_sinkhorn is a thread per token like scale and sinkhorn, so it follows them
+  CHECK(tileMayDependOnM(specOf(Op::ScaleSinkhorn, Direction::Forward)));
+  CHECK(tileMayDependOnM(specOf(Op::ScaleSinkhorn, Direction::Backward)));
   CHECK(!tileMayDependOnM(specOf(Op::Aggregate, Direction::Backward)));
   CHECK(!tileMayDependOnM(specOf(Op::ExpandCombine, Direction::Backward)));
   CHECK(!tileMayDependOnM(specOf(Op::Project, Direction::Backward)));

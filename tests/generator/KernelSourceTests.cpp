@@ -142,6 +142,42 @@ TEST_CASE("contract constants change the source record but not the aggregate ins
   CHECK(contains(B.Source, "post_mult=0x1p+0"));
 }
 
+TEST_CASE("scale_sinkhorn renders its own kernels with the contract struct, from its own template") {
+  for (ContractKind Kind : {ContractKind::TE, ContractKind::DeepSeek})
+    for (int N : {1, 4, 8}) {
+      KernelSpec S;
+      S.Operation = Op::ScaleSinkhorn;
+      S.N = N;
+      S.C = 7168;
+      S.Contract = contractPreset(Kind);
+      const std::string Contract(contractName(Kind));
+      CAPTURE(Contract);
+      CAPTURE(N);
+      for (Direction D : {Direction::Forward, Direction::Backward}) {
+        S.Dir = D;
+        S.Tile = defaultTileConfig(S);
+        GeneratedKernel K = generateOrFail(S);
+        const std::string Dir = D == Direction::Forward ? "fwd" : "bwd";
+        // n, threads and the contract's constants: the fused op reads neither C nor streams
+        CHECK(K.NameExpression == "mhc::scale_sinkhorn_" + Dir + "<" + std::to_string(N) + ", " +
+                                      std::to_string(S.Tile.Threads) + ", mhcjit_contract>");
+        CHECK(K.FileName == "scale_sinkhorn_" + Dir + ".cu");
+        CHECK(contains(K.Source, "#include \"scale_sinkhorn.cuh\"\n"));
+        CHECK(contains(K.Source, "struct mhcjit_contract {"));
+        CHECK(contains(K.Source, "op=scale_sinkhorn dir=" + Dir + " "));
+        CHECK(contains(K.Source, Kind == ContractKind::TE ? "sinkhorn_log = true" : "sinkhorn_log = false"));
+      }
+    }
+}
+
+TEST_CASE("the embedded templates include scale_sinkhorn.cuh next to scale.cuh and sinkhorn.cuh") {
+  std::set<std::string> Names;
+  for (const EmbeddedTemplate &T : embeddedTemplates())
+    Names.insert(T.Name);
+  for (const char *Needed : {"scale.cuh", "sinkhorn.cuh", "scale_sinkhorn.cuh", "reduce_rows.cuh"})
+    CHECK_MESSAGE(Names.count(Needed) == 1, std::string(Needed));
+}
+
 TEST_CASE("generateKernel rejects an invalid spec with validateSpec's message") {
   std::vector<KernelSpec> Bad;
   KernelSpec S = aggregateSpec(Direction::Forward, Layout::SBCN);

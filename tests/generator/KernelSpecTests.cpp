@@ -10,11 +10,13 @@
 
 #include "llvm/Support/Error.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -588,6 +590,75 @@ TEST_CASE("every enum name parses back to its value and unknown names parse to n
   CHECK(dtypeSize(DType::BF16) == 2);
   CHECK(dtypeSize(DType::FP16) == 2);
   CHECK(dtypeSize(DType::FP32) == 4);
+}
+
+TEST_CASE("scale_sinkhorn is an op of its own, listed once next to scale and sinkhorn") {
+  CHECK(opName(Op::ScaleSinkhorn) == "scale_sinkhorn");
+  CHECK(parseOp("scale_sinkhorn") == Op::ScaleSinkhorn);
+  CHECK_FALSE(parseOp("scale-sinkhorn").hasValue());
+  CHECK_FALSE(parseOp("scalesinkhorn").hasValue());
+  // prewarm --op all, bench and the tuner walk allOps(): the fused op must be there once, the
+  // separate ops (which stay) too, and the helper reduce_rows never
+  auto Count = [](Op O) { return std::count(allOps().begin(), allOps().end(), O); };
+  CHECK(Count(Op::ScaleSinkhorn) == 1);
+  CHECK(Count(Op::Scale) == 1);
+  CHECK(Count(Op::Sinkhorn) == 1);
+  CHECK(Count(Op::ReduceRows) == 0);
+  std::set<std::string> Names;
+  for (Op O : allOps())
+    Names.insert(opName(O).str());
+  CHECK(Names.size() == allOps().size());
+}
+
+TEST_CASE("scale_sinkhorn specs validate for n = 1..8 in every contract and survive the record") {
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek, ContractKind::Megatron})
+    for (Direction D : {Direction::Forward, Direction::Backward})
+      for (int N = 1; N <= 8; ++N) {
+        KernelSpec S;
+        S.Operation = Op::ScaleSinkhorn;
+        S.Dir = D;
+        S.N = N;
+        S.C = 7168;
+        S.Contract = contractPreset(K);
+        S.StreamLayout = S.Contract.Kind == ContractKind::TE ? Layout::SBCN : Layout::SBNC;
+        S.Tile = defaultTileConfig(S);
+        const std::string Record = canonicalRecord(S);
+        CAPTURE(Record);
+        Failure O = validate(S);
+        CHECK_MESSAGE(!O.Failed, O.Message);
+        CHECK(llvm::StringRef(Record).startswith("op=scale_sinkhorn "));
+        auto Parsed = parseCanonicalRecord(Record);
+        REQUIRE_MESSAGE(static_cast<bool>(Parsed), failureOf(Parsed.takeError()).Message);
+        checkSameFields(*Parsed, S);
+        CHECK(*Parsed == S);
+        // the same fields under the separate ops name other kernels
+        for (Op Other : {Op::Scale, Op::Sinkhorn}) {
+          KernelSpec T = S;
+          T.Operation = Other;
+          CHECK(T != S);
+          CHECK(canonicalRecord(T) != Record);
+          CHECK(specHash(T) != specHash(S));
+        }
+      }
+}
+
+TEST_CASE("scale_sinkhorn's default tile is a thread per token: 128 threads forward, 64 backward") {
+  for (int N : {1, 4, 8})
+    for (DType T : {DType::BF16, DType::FP32})
+      for (int64_t C : {7, 7168}) {
+        KernelSpec S;
+        S.Operation = Op::ScaleSinkhorn;
+        S.N = N;
+        S.C = C;
+        S.StreamType = T;
+        CAPTURE(canonicalRecord(S));
+        S.Dir = Direction::Forward;
+        CHECK(defaultTileConfig(S).Threads == 128);
+        S.Dir = Direction::Backward;
+        CHECK(defaultTileConfig(S).Threads == 64);
+        CHECK(defaultTileConfig(S).Vec == 1);
+        CHECK(defaultTileConfig(S).Rows == 1);
+      }
 }
 
 TEST_CASE("a spec label is short and names op, direction, shape and variant") {

@@ -49,7 +49,7 @@ TEST_CASE("stream-dtype parameters apply to project and to expand_combine with a
       CHECK_FALSE(paramsApply(E)); // no bias: no parameter to read
       E.HasBias = true;
       CHECK(paramsApply(E));
-      for (Op O : {Op::Scale, Op::Sinkhorn, Op::Aggregate, Op::Expand, Op::Contract, Op::Head})
+      for (Op O : {Op::Scale, Op::Sinkhorn, Op::ScaleSinkhorn, Op::Aggregate, Op::Expand, Op::Contract, Op::Head})
         CHECK_FALSE(paramsApply(specOf(O, D, T)));
     }
   KernelSpec Fp32 = specOf(Op::Project, Direction::Forward, DType::FP32);

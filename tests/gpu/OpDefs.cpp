@@ -161,6 +161,43 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
       return RefTensors{{"dlogits", sinkhornBackwardRef(S, Consts, H.at("dres"), H.at("logits"))}};
     };
     break;
+  case Op::ScaleSinkhorn:
+    // scale's inputs; the backward's dpre, dpost and dres are N(0, 1) like sinkhorn's dres
+    D.Inputs = {{"H", M * Mix, F, [Mix, Scales](Random &R, int64_t I) { return R.normal() * (*Scales)[I / Mix]; }},
+                {"ms", M, F, [Scales](Random &R, int64_t I) { float s = (*Scales)[I]; return s * s * (0.5f + R.uniform()); }},
+                {"alpha", 3, F, uniform(0.5f, 1.5f)},
+                {"beta", Mix, F, normal(0.7f)}};
+    D.Outputs = {{"pre", M * N, F, {}}, {"post", M * N, F, {}}, {"res", M * N * N, F, {}}};
+    D.Differentiable = {"H", "ms", "alpha", "beta"};
+    D.Forward = [=](const DevicePtrs &P) {
+      return scaleSinkhornForward(Config, {M, ptr<float>(P, "H"), ptr<float>(P, "ms"), ptr<float>(P, "alpha"),
+                                           ptr<float>(P, "beta"), ptr<float>(P, "pre"), ptr<float>(P, "post"),
+                                           ptr<float>(P, "res")}, nullptr);
+    };
+    D.Backward = [=](const DevicePtrs &P) {
+      return scaleSinkhornBackward(Config, {M, ptr<float>(P, "H"), ptr<float>(P, "ms"), ptr<float>(P, "alpha"),
+                                            ptr<float>(P, "beta"), ptr<float>(P, "dpre"), ptr<float>(P, "dpost"),
+                                            ptr<float>(P, "dres"), ptr<float>(P, "dH"), ptr<float>(P, "dms"),
+                                            ptr<float>(P, "dalpha"), ptr<float>(P, "dbeta")}, nullptr);
+    };
+    // The composition of the two references, as the separate ops chain on the device. NOTE: the
+    // references take fp32 inputs, so the logits and dlogits between them are rounded to fp32:
+    // a relative change of 2^-24 per element, far below the 1e-5 bound of an fp32 check.
+    D.ForwardRef = [=](const HostTensors &H) {
+      ScaleOutputs O = scaleForwardRef(S, Consts, H.at("H"), H.at("ms"), H.at("alpha"), H.at("beta"));
+      const std::vector<float> Logits(O.Logits.begin(), O.Logits.end());
+      return RefTensors{{"pre", O.Pre}, {"post", O.Post}, {"res", sinkhornForwardRef(S, Consts, Logits)}};
+    };
+    D.BackwardRef = [=](const HostTensors &H) {
+      ScaleOutputs O = scaleForwardRef(S, Consts, H.at("H"), H.at("ms"), H.at("alpha"), H.at("beta"));
+      const std::vector<float> Logits(O.Logits.begin(), O.Logits.end());
+      const std::vector<double> DLogits64 = sinkhornBackwardRef(S, Consts, H.at("dres"), Logits);
+      const std::vector<float> DLogits(DLogits64.begin(), DLogits64.end());
+      ScaleGrads G = scaleBackwardRef(S, Consts, H.at("dpre"), H.at("dpost"), DLogits, H.at("H"), H.at("ms"),
+                                      H.at("alpha"), H.at("beta"));
+      return RefTensors{{"dH", G.DH}, {"dms", G.DMs}, {"dalpha", G.DAlpha}, {"dbeta", G.DBeta}};
+    };
+    break;
   case Op::Aggregate:
     D.Inputs = {{"x", M * K, St, rows(K, Scales)}, {"pre", M * N, F, uniform(0.0f, 1.0f)}};
     D.Outputs = {{"y", M * C, St, {}}};

@@ -24,7 +24,7 @@ namespace {
 /// Every op, or those named in MHCJIT_TEST_OPS (comma-separated op names, e.g. "project,head"),
 /// to rerun the suite for the kernels a change touched.
 std::vector<Op> selectedOps() {
-  const Op Every[] = {Op::Project, Op::Scale,  Op::Sinkhorn, Op::Aggregate,
+  const Op Every[] = {Op::Project,       Op::Scale,  Op::Sinkhorn, Op::ScaleSinkhorn, Op::Aggregate,
                       Op::ExpandCombine, Op::Expand, Op::Contract, Op::Head};
   const char *Names = std::getenv("MHCJIT_TEST_OPS");
   std::vector<Op> Ops;
@@ -45,7 +45,9 @@ MixConfig configFor(ContractKind Contract, DType T, int N, int64_t C, Precision 
   return Config;
 }
 
-bool producesDx(Op O) { return O != Op::Scale && O != Op::Sinkhorn && O != Op::Expand; }
+bool producesDx(Op O) {
+  return O != Op::Scale && O != Op::Sinkhorn && O != Op::ScaleSinkhorn && O != Op::Expand;
+}
 
 /// Compiles every kernel the configs can launch, on all cores, before anything is timed.
 void prebuild(const std::vector<MixConfig> &Configs) {
@@ -253,15 +255,19 @@ std::vector<float> asStored(const std::vector<double> &V, bool Stream, DType T) 
 
 /// One whole mHC sublayer, forward and backward, run on the device and through the float64
 /// references side by side. Each side feeds its own outputs to the next op; the stand-in
-/// sublayer is f = 0.5 y (so dy = 0.5 df). dx gathers the three contributions in fp32.
-void checkSublayer(const MixConfig &Config, int64_t M) {
+/// sublayer is f = 0.5 y (so dy = 0.5 df). dx gathers the three contributions in fp32. Fused
+/// runs scale_sinkhorn where the other runs scale then sinkhorn (and their backwards in
+/// reverse), as a model does with the fused op.
+void checkSublayer(const MixConfig &Config, int64_t M, bool Fused) {
   const uint64_t Seed = freshSeed();
   OpDef Project = makeOpDef(Op::Project, Config, M, false, true);
   OpDef Scale = makeOpDef(Op::Scale, Config, M, false, false);
   OpDef Sinkhorn = makeOpDef(Op::Sinkhorn, Config, M, false, false);
+  OpDef Mixing = makeOpDef(Op::ScaleSinkhorn, Config, M, false, false);
   OpDef Aggregate = makeOpDef(Op::Aggregate, Config, M, false, true);
   OpDef Combine = makeOpDef(Op::ExpandCombine, Config, M, true, true);
-  INFO("sublayer " << Combine.Label << " seed " << Seed);
+  INFO("sublayer " << Combine.Label << (Fused ? " with scale_sinkhorn" : " with scale, sinkhorn") << " seed "
+                   << Seed);
   const DType T = Config.StreamType;
   HostTensors Drawn = drawInputs(Combine, Direction::Backward, Seed); // x, f (unused), bias, dout
   HostTensors Params = drawInputs(Project, Direction::Forward, Seed + 1);
@@ -294,8 +300,12 @@ void checkSublayer(const MixConfig &Config, int64_t M) {
   for (bool Device : {true, false}) {
     HostTensors &Side = Device ? Dev : Ref;
     step(Project, Direction::Forward, Side, Device);
-    step(Scale, Direction::Forward, Side, Device);
-    step(Sinkhorn, Direction::Forward, Side, Device);
+    if (Fused) {
+      step(Mixing, Direction::Forward, Side, Device);
+    } else {
+      step(Scale, Direction::Forward, Side, Device);
+      step(Sinkhorn, Direction::Forward, Side, Device);
+    }
     step(Aggregate, Direction::Forward, Side, Device);
     std::vector<float> F(Side.at("y"));
     for (float &V : F)
@@ -309,8 +319,12 @@ void checkSublayer(const MixConfig &Config, int64_t M) {
       V *= 0.5f;
     Side["dy"] = roundToDType(DY, T);
     step(Aggregate, Direction::Backward, Side, Device);
-    step(Sinkhorn, Direction::Backward, Side, Device);
-    step(Scale, Direction::Backward, Side, Device);
+    if (Fused) {
+      step(Mixing, Direction::Backward, Side, Device);
+    } else {
+      step(Sinkhorn, Direction::Backward, Side, Device);
+      step(Scale, Direction::Backward, Side, Device);
+    }
     step(Project, Direction::Backward, Side, Device);
   }
   for (const char *Name : {"out", "dx", "dphi", "dalpha", "dbeta", "dbias", "dres", "dpost"}) {
@@ -328,10 +342,12 @@ TEST_CASE("a whole mHC sublayer forward and backward matches the references in b
   for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek}) {
     MixConfig Config = configFor(K, DType::BF16, 4, 1000);
     prebuild({Config});
-    checkSublayer(Config, 257);
     MixConfig Exact = configFor(K, DType::FP32, 3, 64);
     prebuild({Exact});
-    checkSublayer(Exact, 33);
+    for (bool Fused : {false, true}) {
+      checkSublayer(Config, 257, Fused);
+      checkSublayer(Exact, 33, Fused);
+    }
   }
 }
 
@@ -351,6 +367,95 @@ TEST_CASE("sinkhorn matches the reference where logits span more than the exp-do
       const double Tolerance = toleranceFor(Config, Op::Sinkhorn);
       checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
       checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
+    }
+}
+
+namespace {
+
+/// Whether MHCJIT_TEST_OPS leaves scale_sinkhorn in (the tests of the fused op alone follow it).
+bool fusedSelected() {
+  if (std::find(AllOps.begin(), AllOps.end(), Op::ScaleSinkhorn) != AllOps.end())
+    return true;
+  MESSAGE("skipped: MHCJIT_TEST_OPS leaves out scale_sinkhorn");
+  return false;
+}
+
+/// Compiles every kernel that scale, sinkhorn and scale_sinkhorn calls at Config may launch.
+void prebuildMixing(const MixConfig &Config) {
+  std::vector<KernelSpec> Specs;
+  for (Op O : {Op::Scale, Op::Sinkhorn, Op::ScaleSinkhorn})
+    for (Direction D : {Direction::Forward, Direction::Backward})
+      for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
+        Specs.push_back(S);
+  buildAll(Specs);
+}
+
+/// Out within Tolerance of Expected, both device results, relative to Expected's norm.
+void checkClose(const std::string &What, const std::vector<float> &Out, const std::vector<float> &Expected,
+                double Tolerance) {
+  REQUIRE(Out.size() == Expected.size());
+  const double Err = relativeError(Out, std::vector<double>(Expected.begin(), Expected.end()));
+  CHECK_MESSAGE(Err <= Tolerance, What << ": relative error " << Err << " > " << Tolerance);
+}
+
+} // namespace
+
+TEST_CASE("scale_sinkhorn matches the reference where its logits span more than the exp-domain range") {
+  if (!requireGpu("scale_sinkhorn with wide logits") || !fusedSelected())
+    return;
+  // NOTE: as for sinkhorn above, but the span comes from H: with unit rows r is about 1, so
+  // tokens alternating H of sigma 1 and 9 give logits H*r*alpha + beta spanning up to about 60,
+  // and the fused kernel's sinkhorn takes both paths inside each warp.
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (int N : {2, 4}) {
+      const MixConfig Config = configFor(K, DType::BF16, N, 256);
+      OpDef Def = makeOpDef(Op::ScaleSinkhorn, Config, 4096, false, false, RowScale::Unit);
+      const int64_t Mix = int64_t(N) * N + 2 * N;
+      REQUIRE(Def.Inputs[0].Name == "H");
+      Def.Inputs[0].Draw = [Mix](Random &R, int64_t I) { return R.normal() * ((I / Mix) % 2 ? 9.0f : 1.0f); };
+      const uint64_t Seed = freshSeed();
+      INFO(Def.Label << " seed " << Seed);
+      const double Tolerance = toleranceFor(Config, Op::ScaleSinkhorn);
+      checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
+      checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
+    }
+}
+
+TEST_CASE("scale_sinkhorn gives what scale then sinkhorn give on the GPU, forward and backward") {
+  if (!requireGpu("scale_sinkhorn against the separate ops") || !fusedSelected())
+    return;
+  // Device against device on the same inputs. Every tensor here is fp32 whatever the stream
+  // dtype, and the separate ops pass the logits and dlogits through memory as fp32, which rounds
+  // nothing: the two paths may differ only in the order of fp32 operations, far below 1e-5.
+  const double Tolerance = 1e-5;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (int N : {1, 2, 3, 4, 8}) {
+      const MixConfig Config = configFor(K, DType::FP32, N, 64);
+      prebuildMixing(Config);
+      for (int64_t M : {1, 37, 4096}) {
+        OpDef Fused = makeOpDef(Op::ScaleSinkhorn, Config, M, false, false);
+        OpDef Scale = makeOpDef(Op::Scale, Config, M, false, false);
+        OpDef Sinkhorn = makeOpDef(Op::Sinkhorn, Config, M, false, false);
+        const uint64_t Seed = freshSeed();
+        INFO(Fused.Label << " seed " << Seed);
+        // H, ms, alpha, beta and the upstream dpre, dpost, dres
+        const HostTensors In = drawInputs(Fused, Direction::Backward, Seed);
+        HostTensors FusedFwd = runOnDevice(Fused, Direction::Forward, In);
+        HostTensors ScaleFwd = runOnDevice(Scale, Direction::Forward, In);
+        HostTensors SinkhornFwd = runOnDevice(Sinkhorn, Direction::Forward, {{"logits", ScaleFwd.at("logits")}});
+        checkClose("pre", FusedFwd.at("pre"), ScaleFwd.at("pre"), Tolerance);
+        checkClose("post", FusedFwd.at("post"), ScaleFwd.at("post"), Tolerance);
+        checkClose("res", FusedFwd.at("res"), SinkhornFwd.at("res"), Tolerance);
+
+        HostTensors FusedBwd = runOnDevice(Fused, Direction::Backward, In);
+        HostTensors SinkhornBwd =
+            runOnDevice(Sinkhorn, Direction::Backward, {{"logits", ScaleFwd.at("logits")}, {"dres", In.at("dres")}});
+        HostTensors ScaleIn = In;
+        ScaleIn["dlogits"] = SinkhornBwd.at("dlogits");
+        HostTensors ScaleBwd = runOnDevice(Scale, Direction::Backward, ScaleIn);
+        for (const char *Name : {"dH", "dms", "dalpha", "dbeta"})
+          checkClose(Name, FusedBwd.at(Name), ScaleBwd.at(Name), Tolerance);
+      }
     }
 }
 
@@ -407,7 +512,8 @@ TEST_CASE("a whole mHC sublayer with parameters in the stream dtype matches the 
       MixConfig Config = configFor(K, T, 4, 1000);
       Config.Params = ParamType::Stream;
       prebuild({Config});
-      checkSublayer(Config, 257);
+      for (bool Fused : {false, true})
+        checkSublayer(Config, 257, Fused);
     }
 }
 

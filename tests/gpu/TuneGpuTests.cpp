@@ -46,7 +46,9 @@ bool inBand(const std::vector<CandidateTiming> &Timings, size_t I) {
 }
 
 /// Ops whose backward writes dx (and so has an fp32-accumulating variant).
-bool producesDx(Op O) { return O != Op::Scale && O != Op::Sinkhorn && O != Op::Expand; }
+bool producesDx(Op O) {
+  return O != Op::Scale && O != Op::Sinkhorn && O != Op::ScaleSinkhorn && O != Op::Expand;
+}
 
 /// Compiles every kernel each candidate tile of Base's op call may launch, on all cores.
 void prebuildCandidates(const MixConfig &Config, const KernelSpec &Base) {

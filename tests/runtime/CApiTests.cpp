@@ -9,10 +9,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <thread>
+#include <vector>
 
 using mhcjit::test::contains;
 
@@ -328,6 +330,132 @@ TEST_CASE("a valid backward call gets past validation and fails only for want of
   CAPTURE(Message);
   const bool SaysWhy = contains(Message, "libcuda") || contains(Message, "device") || contains(Message, "driver");
   CHECK(SaysWhy);
+}
+
+// ---- scale_sinkhorn (scale and sinkhorn fused) validation ----
+
+namespace {
+
+// The fused op's tensors in the order of the C functions: H, ms, alpha, beta, then pre, post,
+// res (forward) or dpre, dpost, dres, dH, dms, dalpha, dbeta (backward). All fp32.
+const std::vector<std::string> FusedFwdNames = {"H", "ms", "alpha", "beta", "pre", "post", "res"};
+const std::vector<std::string> FusedBwdNames = {"H",    "ms",   "alpha", "beta",   "dpre", "dpost",
+                                                "dres", "dH",   "dms",   "dalpha", "dbeta"};
+
+/// Fake device pointers for Count tensors: non-null, 16-byte aligned, 64 KiB apart.
+std::vector<float *> fusedPointers(size_t Count) {
+  std::vector<float *> P;
+  for (size_t I = 0; I < Count; ++I)
+    P.push_back(reinterpret_cast<float *>(0x100000 + 0x10000 * I));
+  return P;
+}
+
+mhcjit_status fusedForward(const mhcjit_config *C, int64_t M, const std::vector<float *> &P) {
+  return mhcjit_scale_sinkhorn_fwd(C, M, P[0], P[1], P[2], P[3], P[4], P[5], P[6], nullptr);
+}
+
+mhcjit_status fusedBackward(const mhcjit_config *C, int64_t M, const std::vector<float *> &P) {
+  return mhcjit_scale_sinkhorn_bwd(C, M, P[0], P[1], P[2], P[3], P[4], P[5], P[6], P[7], P[8], P[9], P[10],
+                                   nullptr);
+}
+
+/// Both directions of the fused op, each with its own names, pointers and call.
+struct FusedDirection {
+  const char *Name;
+  const std::vector<std::string> &Tensors;
+  mhcjit_status (*Call)(const mhcjit_config *, int64_t, const std::vector<float *> &);
+};
+const FusedDirection FusedDirections[] = {{"forward", FusedFwdNames, fusedForward},
+                                          {"backward", FusedBwdNames, fusedBackward}};
+
+} // namespace
+
+TEST_CASE("scale_sinkhorn rejects a null config, a wrong struct_size, n = 9 and an unknown sinkhorn") {
+  for (const FusedDirection &D : FusedDirections) {
+    CAPTURE(D.Name);
+    const std::vector<float *> P = fusedPointers(D.Tensors.size());
+    checkInvalid(D.Call(nullptr, 8, P), {"config", "null"});
+    mhcjit_config C = teConfig();
+    C.struct_size += 4;
+    checkInvalid(D.Call(&C, 8, P), {"struct_size", "mhcjit_config_init"});
+    C = teConfig();
+    C.n = 9;
+    checkInvalid(D.Call(&C, 8, P), {"n = 9", "1..8"});
+    C.n = 0;
+    checkInvalid(D.Call(&C, 8, P), {"n = 0", "1..8"});
+    C = teConfig();
+    C.sinkhorn = static_cast<mhcjit_sinkhorn>(4);
+    checkInvalid(D.Call(&C, 8, P), {"sinkhorn", "4"});
+    C = teConfig();
+    C.sinkhorn_iters = 0;
+    checkInvalid(D.Call(&C, 8, P), {"sinkhorn_iters = 0"});
+  }
+}
+
+TEST_CASE("scale_sinkhorn rejects M = 0, M = -1 and M past 2^40 with the supported range") {
+  mhcjit_config C = teConfig();
+  for (const FusedDirection &D : FusedDirections) {
+    CAPTURE(D.Name);
+    const std::vector<float *> P = fusedPointers(D.Tensors.size());
+    checkInvalid(D.Call(&C, 0, P), {"M = 0", "1..2^40"});
+    checkInvalid(D.Call(&C, -1, P), {"M = -1", "1..2^40"});
+    checkInvalid(D.Call(&C, (int64_t(1) << 40) + 1, P), {"M = 1099511627777"});
+  }
+}
+
+TEST_CASE("scale_sinkhorn rejects each null pointer by name") {
+  mhcjit_config C = teConfig();
+  for (const FusedDirection &D : FusedDirections)
+    for (size_t I = 0; I < D.Tensors.size(); ++I) {
+      CAPTURE(D.Name);
+      CAPTURE(D.Tensors[I]);
+      std::vector<float *> P = fusedPointers(D.Tensors.size());
+      P[I] = nullptr;
+      const std::string Quoted = "'" + D.Tensors[I] + "'";
+      checkInvalid(D.Call(&C, 8, P), {Quoted.c_str(), "null"});
+    }
+}
+
+TEST_CASE("scale_sinkhorn rejects each pointer not aligned to fp32 by name, whatever the stream dtype") {
+  // every tensor of the fused op is fp32 (SPEC.md "Notation"), so 2-byte alignment is never enough
+  for (mhcjit_dtype T : {MHCJIT_BF16, MHCJIT_FP32}) {
+    mhcjit_config C = teConfig();
+    C.dtype = T;
+    for (const FusedDirection &D : FusedDirections)
+      for (size_t I = 0; I < D.Tensors.size(); ++I) {
+        CAPTURE(D.Name);
+        CAPTURE(D.Tensors[I]);
+        std::vector<float *> P = fusedPointers(D.Tensors.size());
+        const uintptr_t Odd = reinterpret_cast<uintptr_t>(P[I]) + 2;
+        P[I] = reinterpret_cast<float *>(Odd);
+        char Hex[32]; // upper-case digits, as the library's message writes them
+        std::snprintf(Hex, sizeof Hex, "0x%llX", static_cast<unsigned long long>(Odd));
+        const std::string Quoted = "'" + D.Tensors[I] + "'";
+        checkInvalid(D.Call(&C, 8, P), {Quoted.c_str(), Hex, "4-byte"});
+      }
+  }
+}
+
+TEST_CASE("a valid scale_sinkhorn call gets past validation and fails only for want of a GPU") {
+  if (!noGpu()) {
+    MESSAGE("skipped: a GPU is present and the pointers here are fake");
+    return;
+  }
+  mhcjit_config Te = teConfig();
+  mhcjit_config Ds;
+  REQUIRE(mhcjit_config_init(&Ds, MHCJIT_CONTRACT_DEEPSEEK) == MHCJIT_SUCCESS);
+  Ds.c = 1;
+  Ds.n = 8;
+  for (const FusedDirection &D : FusedDirections) {
+    CAPTURE(D.Name);
+    std::vector<float *> P = fusedPointers(D.Tensors.size());
+    CHECK(D.Call(&Te, 4096, P) == MHCJIT_ERROR_NO_DEVICE);
+    CHECK_FALSE(lastError().empty());
+    CHECK(D.Call(&Ds, int64_t(1) << 40, P) == MHCJIT_ERROR_NO_DEVICE);
+    // element-aligned (4 bytes, not 16) is valid for fp32 tensors
+    P.back() = reinterpret_cast<float *>(reinterpret_cast<uintptr_t>(P.back()) + 4);
+    CHECK(D.Call(&Te, 1, P) == MHCJIT_ERROR_NO_DEVICE);
+  }
 }
 
 // ---- the last-error message ----

@@ -2,6 +2,7 @@
 // the ptxas report, compile errors with their source excerpt, cache keys and buildKernel().
 // No GPU needed: NVRTC compiles for any arch on any machine.
 #include "mhcjit/Arch.h"
+#include "mhcjit/Candidates.h"
 #include "mhcjit/Compiler.h"
 #include "mhcjit/DiskCache.h"
 #include "mhcjit/EmbeddedTemplates.h"
@@ -681,4 +682,55 @@ TEST_CASE("every kernel of every op compiles with NVRTC for sm_80, sm_90a and sm
     if (J.Ok && (O == Op::Aggregate || O == Op::ExpandCombine || O == Op::Expand || O == Op::Contract))
       CHECK_MESSAGE(J.Output.Resources.SpillStoreBytes == 0, specLabel(J.Spec) << " for " << J.Arch << " spills");
   }
+}
+
+TEST_CASE("scale_sinkhorn's kernels compile for sm_90a at every n in both contracts") {
+  // The fused kernels are instantiated per n and per contract (te's log Sinkhorn, deepseek's
+  // softmax_eps), so each of n = 1..8 is its own kernel in each contract; the backward brings
+  // its reduce_rows. The tuner's other thread counts must compile too (checked at n = 4).
+  std::vector<CompileJob> Jobs;
+  auto Add = [&](const KernelSpec &S) {
+    // reduce_rows is one kernel for many calls: compile it once
+    if (std::none_of(Jobs.begin(), Jobs.end(), [&](const CompileJob &J) { return J.Spec == S; }))
+      Jobs.push_back(job(S, "sm_90a"));
+  };
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (int N = 1; N <= 8; ++N) {
+      MixConfig Config;
+      Config.N = N;
+      Config.C = 4096;
+      Config.Contract = contractPreset(K);
+      for (Direction D : {Direction::Forward, Direction::Backward}) {
+        auto Specs = kernelsForCall(Config, Op::ScaleSinkhorn, D);
+        REQUIRE_MESSAGE(static_cast<bool>(Specs), failureOf(Specs).Message);
+        CHECK(std::count_if(Specs->begin(), Specs->end(),
+                            [](const KernelSpec &S) { return S.Operation == Op::ScaleSinkhorn; }) == 1);
+        for (const KernelSpec &S : *Specs)
+          Add(S);
+        if (N != 4)
+          continue;
+        auto Base = specFor(Config, Op::ScaleSinkhorn, D);
+        REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
+        for (const TileConfig &Tile : tileCandidates(*Base)) {
+          KernelSpec S = *Base;
+          S.Tile = Tile;
+          Add(S);
+        }
+      }
+    }
+  for (const std::string &F : compileFailures(Jobs))
+    CHECK_MESSAGE(F.empty(), F);
+  size_t Fused = 0;
+  for (const CompileJob &J : Jobs) {
+    if (!J.Ok || J.Spec.Operation != Op::ScaleSinkhorn)
+      continue;
+    ++Fused;
+    const std::string Label = specLabel(J.Spec);
+    CAPTURE(Label);
+    const bool Fwd = J.Spec.Dir == Direction::Forward;
+    CHECK(contains(J.Output.LoweredName, Fwd ? "scale_sinkhorn_fwd" : "scale_sinkhorn_bwd"));
+    CHECK(J.Output.Resources.Registers > 0);
+  }
+  // every n in both contracts and directions, plus two more tiles of each at n = 4
+  CHECK(Fused == 2 * 8 * 2 + 2 * 2 * 2);
 }

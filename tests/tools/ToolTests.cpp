@@ -316,6 +316,61 @@ TEST_CASE("prewarm with a bad spec option fails before compiling anything") {
   CHECK_FALSE(llvm::sys::fs::exists(Scratch.sub("cache")));
 }
 
+// ---- scale_sinkhorn, the fused op ----
+
+TEST_CASE("inspect --op scale_sinkhorn shows the fused kernel's source in both directions") {
+  TempDir Cache;
+  for (const char *Contract : {"te", "deepseek"})
+    for (const char *Dir : {"fwd", "bwd"}) {
+      RunResult R = runTool({"inspect", "--op", "scale_sinkhorn", "--dir", Dir, "--n", "4", "--C", "7168",
+                             "--contract", Contract, "--show", "source"},
+                            Cache.path());
+      CAPTURE_RUN(R);
+      REQUIRE(R.ExitCode == 0);
+      const std::string D = Dir, Threads = D == "fwd" ? "128" : "64"; // the heuristic's tiles
+      CHECK(lineValue(R.Out, "// name expression:") ==
+            "mhc::scale_sinkhorn_" + D + "<4, " + Threads + ", mhcjit_contract>");
+      CHECK(contains(R.Out, "#include \"scale_sinkhorn.cuh\""));
+      CHECK(contains(R.Out, "op=scale_sinkhorn dir=" + D + " "));
+      CHECK(contains(R.Out, std::string("contract=") + Contract));
+      // the fused template is embedded and shown, with the two it builds on
+      for (const char *Template : {"scale_sinkhorn.cuh", "scale.cuh", "sinkhorn.cuh"})
+        CHECK_MESSAGE(contains(R.Out, std::string("// ---- ") + Template + " (embedded template) ----"),
+                      Template);
+      CHECK(R.Err.empty());
+    }
+}
+
+TEST_CASE("prewarm --op scale_sinkhorn compiles the fused kernels for sm_90a, then finds them cached") {
+  TempDir Scratch;
+  const std::string Dir = Scratch.sub("cache");
+  // te (log) and deepseek (softmax_eps) at n = 4: fwd and bwd each, and the reduce_rows that
+  // finishes dalpha and dbeta (one kernel for both: it reads no contract)
+  const std::vector<std::string> Args = {"prewarm", "--arch", "sm_90a", "--op", "scale_sinkhorn",
+                                         "--dir", "fwd,bwd", "--n", "4", "--C", "7168",
+                                         "--contract", "te,deepseek", "--cache-dir", Dir, "-j", "2"};
+  {
+    RunResult R = runTool(Args, Scratch.path());
+    CAPTURE_RUN(R);
+    REQUIRE(R.ExitCode == 0);
+    CHECK(contains(R.Out, "5 kernels, 5 compiled, 0 already cached, 0 failed"));
+  }
+  {
+    RunResult R = runTool(Args, Scratch.path());
+    CAPTURE_RUN(R);
+    REQUIRE(R.ExitCode == 0);
+    CHECK(contains(R.Out, "5 kernels, 0 compiled, 5 already cached, 0 failed"));
+  }
+  RunResult Ls = runTool({"cache", "ls", "--cache-dir", Dir}, Scratch.path());
+  CAPTURE_RUN(Ls);
+  REQUIRE(Ls.ExitCode == 0);
+  CHECK(countLinesContaining(Ls.Out, "sm_90a") == 5);
+  CHECK(countLinesContaining(Ls.Out, "scale_sinkhorn.fwd n=4") == 2);
+  CHECK(countLinesContaining(Ls.Out, "scale_sinkhorn.bwd n=4") == 2);
+  CHECK(countLinesContaining(Ls.Out, "reduce_rows.fwd") == 1);
+  CHECK_FALSE(contains(Ls.Out, "INVALID"));
+}
+
 // ---- demo ----
 
 TEST_CASE("demo without a GPU pre-warms, shows a source and lists the cache") {

@@ -187,3 +187,19 @@ TEST_CASE("tune --op without a GPU fails with a clear message and writes nothing
   }
   CHECK(!llvm::sys::fs::exists(TuningDb::defaultPath(Cache.path())));
 }
+
+TEST_CASE("tune --op scale_sinkhorn is accepted: without a GPU it stops only at the GPU check") {
+  TempDir Cache;
+  for (const char *Dir : {"fwd", "bwd", "both"})
+    for (const char *Contract : {"te", "deepseek"}) {
+      RunResult R = runTuneWithoutGpu({"--op", "scale_sinkhorn", "--dir", Dir, "--n", "4", "--C", "7168",
+                                       "--contract", Contract, "--M", "32768"},
+                                      Cache.path());
+      CAPTURE(R.Err);
+      CHECK(R.ExitCode == 1);
+      CHECK(contains(R.Err, "mhc-jit tune: needs a GPU to time candidates"));
+      CHECK(!contains(R.Err, "is not a valid value"));
+      CHECK(R.Out.empty());
+    }
+  CHECK(!llvm::sys::fs::exists(TuningDb::defaultPath(Cache.path())));
+}

@@ -13,9 +13,11 @@
 
 namespace mhcjit {
 
-/// The mHC operators (SPEC.md sections 1-6), plus ReduceRows, the fixed-order sum of per-block
-/// partial rows that parameter gradients (dalpha, dbeta, dbias, dphi, ...) finish with.
-enum class Op { Project, Scale, Sinkhorn, Aggregate, ExpandCombine, Expand, Contract, Head, ReduceRows };
+/// The mHC operators (SPEC.md sections 1-6); ScaleSinkhorn, scale and sinkhorn fused into one
+/// kernel a direction (the logits never reach global memory); and ReduceRows, the fixed-order
+/// sum of per-block partial rows that parameter gradients (dalpha, dbeta, dbias, dphi, ...)
+/// finish with.
+enum class Op { Project, Scale, Sinkhorn, Aggregate, ExpandCombine, Expand, Contract, Head, ScaleSinkhorn, ReduceRows };
 enum class Direction { Forward, Backward };
 /// Stream dtype: the element type of x, f and the stream outputs.
 enum class DType { BF16, FP16, FP32 };

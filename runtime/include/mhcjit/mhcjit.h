@@ -105,6 +105,15 @@ MHCJIT_API mhcjit_status mhcjit_sinkhorn_fwd(const mhcjit_config *config, int64_
 MHCJIT_API mhcjit_status mhcjit_sinkhorn_bwd(const mhcjit_config *config, int64_t m,
                                              const float *logits, const float *dres, float *dlogits,
                                              void *stream);
+/* scale and sinkhorn fused, one kernel a direction: pre, post, res from H and ms. */
+MHCJIT_API mhcjit_status mhcjit_scale_sinkhorn_fwd(const mhcjit_config *config, int64_t m, const float *H,
+                                                   const float *ms, const float *alpha, const float *beta,
+                                                   float *pre, float *post, float *res, void *stream);
+MHCJIT_API mhcjit_status mhcjit_scale_sinkhorn_bwd(const mhcjit_config *config, int64_t m, const float *H,
+                                                   const float *ms, const float *alpha, const float *beta,
+                                                   const float *dpre, const float *dpost, const float *dres,
+                                                   float *dH, float *dms, float *dalpha, float *dbeta,
+                                                   void *stream);
 MHCJIT_API mhcjit_status mhcjit_expand_combine_fwd(const mhcjit_config *config, int64_t m, const void *f,
                                                    const void *bias, const float *post, const void *x,
                                                    const float *res, void *out, void *stream);

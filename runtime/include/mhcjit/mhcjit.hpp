@@ -100,6 +100,24 @@ struct SinkhornBackwardArgs {
   float *DLogits = nullptr;
 };
 
+/// scale_sinkhorn: scale then sinkhorn in one kernel a direction, the same results as the two
+/// ops in a row (SPEC.md 2 and 3) without the logits in global memory.
+struct ScaleSinkhornForwardArgs {
+  int64_t M = 0;
+  const float *H = nullptr, *Ms = nullptr;
+  const float *Alpha = nullptr; ///< (3): a_pre, a_post, a_res
+  const float *Beta = nullptr;  ///< (N)
+  float *Pre = nullptr, *Post = nullptr; ///< (M, n) each
+  float *Res = nullptr;                  ///< (M, n, n)
+};
+struct ScaleSinkhornBackwardArgs {
+  int64_t M = 0;
+  const float *H = nullptr, *Ms = nullptr, *Alpha = nullptr, *Beta = nullptr;
+  const float *DPre = nullptr, *DPost = nullptr, *DRes = nullptr;
+  float *DH = nullptr, *DMs = nullptr;      ///< (M, N), (M)
+  float *DAlpha = nullptr, *DBeta = nullptr; ///< (3), (N), written
+};
+
 /// expand_combine (SPEC.md 5): out[j][c] = post[j] (f[c] + bias[c]) + sum_i res[i][j] x[i][c].
 struct ExpandCombineForwardArgs {
   int64_t M = 0;
@@ -181,6 +199,8 @@ llvm::Error scaleForward(const MixConfig &Config, const ScaleForwardArgs &Args, 
 llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args, CUstream Stream);
 llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &Args, CUstream Stream);
 llvm::Error sinkhornBackward(const MixConfig &Config, const SinkhornBackwardArgs &Args, CUstream Stream);
+llvm::Error scaleSinkhornForward(const MixConfig &Config, const ScaleSinkhornForwardArgs &Args, CUstream Stream);
+llvm::Error scaleSinkhornBackward(const MixConfig &Config, const ScaleSinkhornBackwardArgs &Args, CUstream Stream);
 llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineForwardArgs &Args, CUstream Stream);
 llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBackwardArgs &Args, CUstream Stream);
 llvm::Error expandForward(const MixConfig &Config, const ExpandForwardArgs &Args, CUstream Stream);
