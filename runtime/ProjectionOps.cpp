@@ -107,17 +107,16 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
     mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M};
     return launchKernel(*Kernel, unsigned(TokenBlocks), Spec->Tile.Threads, &A, Stream);
   }
-  // Several K splits: partial H and ms per split, then summed in split order.
-  auto Part = streamWorkspace(Stream, size_t(Splits) * Args.M * (Mix + 1) * sizeof(float));
+  // Several K splits: a row of partials per split, H (M, N) then ms (M), summed in split order
+  // by one reduce_rows whose first M N columns go to H and the rest to ms.
+  const int64_t Row = Args.M * (Mix + 1);
+  auto Part = streamWorkspace(Stream, size_t(Splits * Row) * sizeof(float));
   if (!Part)
     return Part.takeError();
-  float *MsPart = *Part + Splits * Args.M * Mix;
-  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, *Part, MsPart, Args.M};
+  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, *Part, *Part + Args.M * Mix, Args.M};
   if (llvm::Error E = launchKernel(*Kernel, unsigned(TokenBlocks * Splits), Spec->Tile.Threads, &A, Stream))
     return E;
-  if (llvm::Error E = reduceRows(*Part, Splits, Args.M * Mix, Args.M * Mix, Args.H, Stream))
-    return E;
-  return reduceRows(MsPart, Splits, Args.M, Args.M, Args.Ms, Stream);
+  return reduceRowsSplit(*Part, Splits, Row, Row, Args.H, Args.M * Mix, Args.Ms, Stream);
 }
 
 llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &Args, CUstream Stream) {

@@ -88,8 +88,8 @@ __device__ __forceinline__ void load_raw_cols8(const T *p, i64 row, i64 rows, in
 /// The k-step s of an mma maps k = t to column c + 2s and k = t + 4 to column c + 2s + 1, and
 /// phi's fragment uses the same map. Each step's products start from zero and are then added to
 /// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
-/// 64 columns only. With one split the kernel writes H and ms; with several, args.H and args.ms
-/// point at (splits, M, N) and (splits, M) partials.
+/// 64 columns only. With one split the kernel writes H and ms; with several, split s writes its
+/// partial H (M, N) at args.H + s M (N + 1) and its partial ms (M) at args.ms + s M (N + 1).
 template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   constexpr int kK = kN * kC;
@@ -279,8 +279,9 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
     }
   }
 
-  float *H = args.H + i64(split) * args.M * kMix;
-  float *ms = args.ms + i64(split) * args.M;
+  // split s's partials: (M, N) H then (M) ms, M (N + 1) floats a split (one reduce_rows finishes both)
+  float *H = args.H + i64(split) * args.M * (kMix + 1);
+  float *ms = args.ms + i64(split) * args.M * (kMix + 1);
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
