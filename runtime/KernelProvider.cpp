@@ -322,6 +322,11 @@ llvm::Expected<LoadedKernel> loadIntoContext(const KernelSpec &Spec, const Drive
   if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(&L.SmCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, Device),
                                 "cuDeviceGetAttribute(multiprocessor count)"))
     return std::move(E);
+  int Major = 0;
+  if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(&Major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, Device),
+                                "cuDeviceGetAttribute(compute capability)"))
+    return std::move(E);
+  L.DependentLaunch = Major >= 9;
   if (Spec.Tile.Threads > 0)
     if (llvm::Error E = checkCuda(Api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&L.BlocksPerSm, L.Function,
                                                                                   Spec.Tile.Threads, 0),

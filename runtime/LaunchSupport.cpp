@@ -38,28 +38,47 @@ llvm::Expected<int> checkPointers(llvm::ArrayRef<PointerArg> Pointers) {
   return All16 ? 16 : 0;
 }
 
-unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, int SmCount) {
+unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, const LoadedKernel &Kernel) {
   int64_t Needed = (Work + ItemsPerBlock - 1) / ItemsPerBlock;
-  int64_t Resident = int64_t(std::max(SmCount, 1)) * std::max(1, 2048 / Threads);
+  // NOTE: 2048 / Threads overstated it where registers or shared memory allow fewer blocks
+  // (aggregate backward, 512 threads: 3 an SM, not 4), and the surplus blocks ran as a second,
+  // mostly empty wave.
+  const int PerSm = Kernel.BlocksPerSm > 0 ? Kernel.BlocksPerSm : std::max(1, 2048 / Threads);
+  int64_t Resident = int64_t(std::max(Kernel.SmCount, 1)) * PerSm;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(Needed, Resident)));
 }
 
 llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Threads, void *Args,
-                         CUstream Stream) {
+                         CUstream Stream, bool AfterPrevious) {
   const DriverApi &Api = *driverApi(); // loadKernel() already succeeded, so the driver is there
   void *Params[] = {Args};
+  if (AfterPrevious && Kernel.DependentLaunch) {
+    CUlaunchAttribute Attribute{};
+    Attribute.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    Attribute.value.programmaticStreamSerializationAllowed = 1;
+    CUlaunchConfig Config{};
+    Config.gridDimX = Blocks;
+    Config.gridDimY = Config.gridDimZ = 1;
+    Config.blockDimX = static_cast<unsigned>(Threads);
+    Config.blockDimY = Config.blockDimZ = 1;
+    Config.hStream = Stream;
+    Config.attrs = &Attribute;
+    Config.numAttrs = 1;
+    return checkCuda(Api.cuLaunchKernelEx(&Config, Kernel.Function, Params, nullptr),
+                     "cuLaunchKernelEx(" + Kernel.Entry->LoweredName + ", programmatic)");
+  }
   return checkCuda(Api.cuLaunchKernel(Kernel.Function, Blocks, 1, 1, static_cast<unsigned>(Threads),
                                       1, 1, 0, Stream, Params, nullptr),
                    "cuLaunchKernel(" + Kernel.Entry->LoweredName + ")");
 }
 
 llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlock, void *Args,
-                       CUstream Stream) {
+                       CUstream Stream, bool AfterPrevious) {
   auto Kernel = loadKernel(Spec);
   if (!Kernel)
     return Kernel.takeError();
-  unsigned Blocks = gridBlocks(Work, ItemsPerBlock, Spec.Tile.Threads, Kernel->SmCount);
-  return launchKernel(*Kernel, Blocks, Spec.Tile.Threads, Args, Stream);
+  unsigned Blocks = gridBlocks(Work, ItemsPerBlock, Spec.Tile.Threads, *Kernel);
+  return launchKernel(*Kernel, Blocks, Spec.Tile.Threads, Args, Stream, AfterPrevious);
 }
 
 namespace {
@@ -113,7 +132,8 @@ llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64
   Spec.Tile = defaultTileConfig(Spec);
   mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride, Out2, Split};
   const int64_t ColumnsPerBlock = Cols <= mhc::kReduceWarpColumns ? Spec.Tile.Threads / 32 : Spec.Tile.Threads;
-  return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream);
+  // reduce_rows always follows the kernel that wrote its partials, and waits for it in-kernel
+  return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream, /*AfterPrevious=*/true);
 }
 
 llvm::Expected<int> currentSmCount() {

@@ -46,7 +46,7 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
     return Kernel.takeError();
   // NOTE: few partial rows keep reduce_rows short; two blocks per SM still cover M = 32768 in
   // one token per thread.
-  const unsigned Blocks = std::min<unsigned>(gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, Kernel->SmCount),
+  const unsigned Blocks = std::min<unsigned>(gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, *Kernel),
                                              unsigned(2 * std::max(Kernel->SmCount, 1)));
   const int64_t Row = 3 + mixWidth(Config);
   auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
@@ -118,7 +118,7 @@ llvm::Error scaleSinkhornBackward(const MixConfig &Config, const ScaleSinkhornBa
   // NOTE: a thread per token in one wave: the sinkhorn backward is a long dependent chain, so
   // a thread that took two tokens would double the kernel's time; the partial rows stay few
   // (M / threads, at most what is resident).
-  const unsigned Blocks = gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, Kernel->SmCount);
+  const unsigned Blocks = gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, *Kernel);
   const int64_t Row = 3 + mixWidth(Config);
   auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
   if (!Part)

@@ -202,7 +202,7 @@ llvm::Error headBackward(const MixConfig &Config, const HeadBackwardArgs &Args, 
   if (!SliceKernel)
     return SliceKernel.takeError();
   const int64_t N = Config.N, K = N * Config.C;
-  const unsigned TokenBlocks = gridBlocks(Args.M, 1, TokenSpec->Tile.Threads, TokenKernel->SmCount);
+  const unsigned TokenBlocks = gridBlocks(Args.M, 1, TokenSpec->Tile.Threads, *TokenKernel);
   const int64_t Slices = (K + SliceSpec.Tile.Threads - 1) / SliceSpec.Tile.Threads;
   const TokenSplit Split = splitTokens(Args.M, Slices, SliceKernel->SmCount);
   // Workspace: the token partial rows (blocks x (1 + n) doubles, first: 8-byte aligned), then

@@ -50,6 +50,7 @@ __global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_cons
 /// dpost (n) and dres (n*n) are per-token sums over C, finished by a fixed-order block sum.
 template <int kN, int kC, typename T, typename P, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias, bool kAccumulate>
 __global__ void __launch_bounds__(kThreads) expand_combine_bwd(const __grid_constant__ ExpandCombineBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
   constexpr int kChunks = (kC + kVec - 1) / kVec;
   constexpr int kPerThread = (kChunks + kThreads - 1) / kThreads;

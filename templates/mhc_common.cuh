@@ -126,6 +126,26 @@ struct Compensated {
   }
 };
 
+/// Waits until the grids launched before this one on its stream have finished and their writes
+/// are visible (griddepcontrol.wait). A kernel launched with programmatic stream serialization
+/// (launchKernel's AfterPrevious) may start before its predecessor ends and must call this before
+/// it reads what the predecessor wrote; launched normally it returns at once. sm_90 and later.
+__device__ __forceinline__ void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/// Lets the kernel launched after this one with programmatic stream serialization (a
+/// reduce_rows of this kernel's partials) be scheduled now rather than at this grid's end; it
+/// still waits in wait_for_previous_grid for this grid to finish. Without such a successor it
+/// does nothing. sm_90 and later.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
 /// Sum over the 32 lanes of a warp in a fixed butterfly order; every lane gets the total.
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll

@@ -92,6 +92,7 @@ __device__ __forceinline__ void load_raw_cols8(const T *p, i64 row, i64 rows, in
 /// partial H (M, N) at args.H + s M (N + 1) and its partial ms (M) at args.ms + s M (N + 1).
 template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
   constexpr int kTiles = (kMix + 7) / 8; // n-tiles of 8 mixes (zero-padded)
@@ -605,6 +606,7 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
 /// bf16), so three 128-thread blocks share an SM without spills; the fp32 mode needs more.
 template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads, kTf32 && project_bwd_on_tensor_cores(kN) ? 384 / kThreads : 1) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   if constexpr (project_bwd_on_tensor_cores(kN))
     project_bwd_mma<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
   else

@@ -16,6 +16,7 @@ __device__ __forceinline__ float *destination(const ReduceRowsArgs &args, i64 c)
 
 template <int kThreads>
 __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ ReduceRowsArgs args) {
+  wait_for_previous_grid(); // the partials come from the kernel launched before this one
   if (args.cols <= kReduceWarpColumns && args.rows >= kReduceWarpRows) {
     constexpr int kWarps = kThreads / 32;
     const int lane = threadIdx.x % 32;

@@ -93,6 +93,7 @@ __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ Sc
 /// warp, warps in index order) into its partial row, summed over blocks in order by reduce_rows.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ ScaleBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kMix = kN * kN + 2 * kN;
   constexpr int kRow = 3 + kMix;
   __shared__ float scratch[kThreads / 32 * kRow];

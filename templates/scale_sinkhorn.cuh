@@ -98,6 +98,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_fwd(const __grid_cons
 /// memory where it fits beside the staging tiles) and then scale's backward on its dlogits.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_constant__ ScaleSinkhornBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   constexpr int kRow = 3 + kMix;
   constexpr int kTileBytes = kWarps * 32 * kStride * 4, kScratchBytes = kWarps * kRow * 4;

@@ -128,7 +128,9 @@ HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTen
       FAIL_CHECK(Def.Label << " " << DirName << ": no reference for " << Name);
       continue;
     }
-    double Err = relativeError(Values, R->second, subnormalStep(storedType(Def, T.Store)));
+    auto Magnitude = Ref.find(Name + kMagnitudeSuffix);
+    double Err = relativeError(Values, R->second, subnormalStep(storedType(Def, T.Store)),
+                               Magnitude == Ref.end() ? nullptr : &Magnitude->second);
     CHECK_MESSAGE(Err <= Tolerance, Def.Label << " " << DirName << " " << Name << ": relative error "
                                               << Err << " > " << Tolerance);
   }

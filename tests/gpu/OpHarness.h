@@ -31,6 +31,9 @@ struct TensorDef {
 
 using HostTensors = std::map<std::string, std::vector<float>>;
 using RefTensors = std::map<std::string, std::vector<double>>;
+/// A reference entry named output + kMagnitudeSuffix holds, element by element, the scale the
+/// output's error is measured against instead of the reference itself (see relativeError).
+constexpr const char *kMagnitudeSuffix = ".magnitude";
 using DevicePtrs = std::map<std::string, void *>;
 
 /// One op at one config and M: forward and backward with their references. Backward inputs are

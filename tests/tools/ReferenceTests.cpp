@@ -623,3 +623,39 @@ TEST_CASE("over many tokens, outputs match single tokens and parameter gradients
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("relativeError measures against the reference, or against a magnitude where one is given") {
+  const std::vector<double> Ref = {3.0, -4.0};
+  CHECK(relativeError({3.0f, -4.0f}, Ref) == 0.0);
+  CHECK(relativeError({3.0f, -3.0f}, Ref) == doctest::Approx(0.2)); // ||(0, 1)|| / ||(3, -4)||
+  // a cancelling sum: reference 0.1 from terms of size 10, error 0.01
+  const std::vector<double> Sum = {0.1}, Terms = {10.0};
+  CHECK(relativeError({0.11f}, Sum) == doctest::Approx(0.1).epsilon(1e-5));
+  CHECK(relativeError({0.11f}, Sum, 0, &Terms) == doctest::Approx(1e-3).epsilon(1e-5));
+  CHECK(std::isinf(relativeError({NAN}, Sum, 0, &Terms)));
+  const std::vector<double> WrongSize = {1.0, 2.0};
+  CHECK(std::isinf(relativeError({0.1f}, Sum, 0, &WrongSize)));
+}
+
+TEST_CASE("scale's backward reference gives the magnitudes of its cancelling sums") {
+  const StreamShape S{2, 2, 1, Layout::SBCN};
+  const int N = S.mixes();
+  Random R(41);
+  const ContractConstants Consts = contractPreset(ContractKind::TE);
+  std::vector<float> H = R.normal(S.M * N), Ms = {0.5f, 2.0f}, Alpha = {0.7f, 1.1f, 1.3f}, Beta = R.normal(N);
+  std::vector<float> DPre = R.normal(S.M * S.N), DPost = R.normal(S.M * S.N), DLogits = R.normal(S.M * S.N * S.N);
+  ScaleGrads G = scaleBackwardRef(S, Consts, DPre, DPost, DLogits, H, Ms, Alpha, Beta);
+  REQUIRE(G.DMsMagnitude.size() == size_t(S.M));
+  REQUIRE(G.DAlphaMagnitude.size() == 3);
+  for (int64_t m = 0; m < S.M; ++m)
+    CHECK(G.DMsMagnitude[m] >= std::fabs(G.DMs[m]));
+  for (int g = 0; g < 3; ++g)
+    CHECK(G.DAlphaMagnitude[g] >= std::fabs(G.DAlpha[g]));
+  // with every term of one sign the magnitudes are the sums themselves: dlogits 0 leaves pre and
+  // post terms; make them positive through positive dpre, dpost and H
+  std::vector<float> Pos(S.M * N, 0.5f), Ones(S.M * S.N, 1.0f), Zeros(S.M * S.N * S.N, 0.0f);
+  ScaleGrads P = scaleBackwardRef(S, Consts, Ones, Ones, Zeros, Pos, Ms, Alpha, Beta);
+  for (int64_t m = 0; m < S.M; ++m)
+    CHECK(P.DMsMagnitude[m] == doctest::Approx(std::fabs(P.DMs[m])));
+  CHECK(P.DAlphaMagnitude[0] == doctest::Approx(P.DAlpha[0]));
+}

@@ -37,8 +37,9 @@ std::vector<double> columnSums(const std::vector<double> &A, int64_t Rows, int64
   return Out;
 }
 
-double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution) {
-  if (Out.size() != Ref.size())
+double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution,
+                     const std::vector<double> *Magnitude) {
+  if (Out.size() != Ref.size() || (Magnitude && Magnitude->size() != Ref.size()))
     return std::numeric_limits<double>::infinity();
   // Partial sums per fixed chunk, added in chunk order: the same value on every run.
   const int64_t N = static_cast<int64_t>(Out.size());
@@ -55,7 +56,8 @@ double relativeError(const std::vector<float> &Out, const std::vector<double> &R
               Bad[K] = 1;
             double D = std::max(0.0, std::fabs(double(Out[I]) - Ref[I]) - Resolution);
             Diff += D * D;
-            Norm += Ref[I] * Ref[I];
+            const double Scale = Magnitude ? (*Magnitude)[I] : Ref[I];
+            Norm += Scale * Scale;
           }
           Diffs[K] = Diff;
           Norms[K] = Norm;

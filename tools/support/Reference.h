@@ -84,6 +84,10 @@ struct ScaleGrads {
   std::vector<double> DMs;
   std::vector<double> DAlpha;
   std::vector<double> DBeta;
+  /// dms and dalpha with every term of their sums taken by absolute value (|dr| sum_t |gh a H|,
+  /// sum_m sum_t |gh H r|): the scale of their rounding errors where the terms cancel.
+  std::vector<double> DMsMagnitude;
+  std::vector<double> DAlphaMagnitude;
 };
 ScaleGrads scaleBackwardRef(const StreamShape &S, const ContractConstants &Consts,
                             const std::vector<float> &DPre, const std::vector<float> &DPost,
@@ -172,7 +176,10 @@ HeadGrads headBackwardRef(const StreamShape &S, const ContractConstants &Consts,
 /// ||out - ref|| / ||ref|| (infinity if out has a NaN/Inf where ref is finite; 0/0 -> 0).
 /// Resolution: an absolute difference each element is allowed before it counts, for outputs
 /// stored in a format that cannot resolve less (subnormalStep of the stored dtype); 0 otherwise.
-double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution = 0);
+/// Magnitude (same size as Ref), where given, replaces ||ref|| as the denominator: for a sum
+/// whose terms cancel, ||sum of |terms| ||, the scale its rounding errors are relative to.
+double relativeError(const std::vector<float> &Out, const std::vector<double> &Ref, double Resolution = 0,
+                     const std::vector<double> *Magnitude = nullptr);
 
 /// The spacing of dtype's subnormal numbers (fp16 2^-24, bf16 2^-133, fp32 2^-149): below its
 /// smallest normal number a format has this absolute resolution and no relative one, so an

@@ -56,13 +56,14 @@ ScaleGrads scaleBackwardRef(const StreamShape &S, const ContractConstants &Const
   G.DMs.assign(S.M, 0.0);
   // Per token: gh (N) for dbeta and the three group sums of gh*H*r for dalpha; both are then
   // summed over tokens in token order.
-  std::vector<double> Gh(S.M * N, 0.0), AlphaParts(S.M * 3, 0.0);
+  std::vector<double> Gh(S.M * N, 0.0), AlphaParts(S.M * 3, 0.0), AlphaMagnitudes(S.M * 3, 0.0);
+  G.DMsMagnitude.assign(S.M, 0.0);
   parallelFor(
       S.M,
       [&](int64_t Begin, int64_t End) {
         for (int64_t m = Begin; m < End; ++m) {
           double R = reciprocalRms(Ms[m], Consts.RmsEps, Consts.Rms);
-          double MsSum = 0;
+          double MsSum = 0, MsMagnitude = 0;
           for (int t = 0; t < N; ++t) {
             int Group = groupOf(t, n);
             double A = Alpha[Group];
@@ -79,13 +80,18 @@ ScaleGrads scaleBackwardRef(const StreamShape &S, const ContractConstants &Const
             Gh[m * N + t] = GhT;
             G.DH[m * N + t] = GhT * A * R;
             AlphaParts[m * 3 + Group] += GhT * Hv * R;
+            AlphaMagnitudes[m * 3 + Group] += std::fabs(GhT * Hv * R);
             MsSum += GhT * A * Hv;
+            MsMagnitude += std::fabs(GhT * A * Hv);
           }
-          G.DMs[m] = reciprocalRmsSlope(Ms[m], Consts.RmsEps, Consts.Rms) * MsSum;
+          const double Slope = reciprocalRmsSlope(Ms[m], Consts.RmsEps, Consts.Rms);
+          G.DMs[m] = Slope * MsSum;
+          G.DMsMagnitude[m] = std::fabs(Slope) * MsMagnitude;
         }
       },
       referenceGrain(6 * N));
   G.DAlpha = columnSums(AlphaParts, S.M, 3);
+  G.DAlphaMagnitude = columnSums(AlphaMagnitudes, S.M, 3);
   G.DBeta = columnSums(Gh, S.M, N);
   return G;
 }

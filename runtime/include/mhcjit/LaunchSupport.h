@@ -25,17 +25,22 @@ llvm::Error checkTokens(int64_t M);
 /// share for vector access: 16 when every pointer is 16-byte aligned, else 0 (use natural).
 llvm::Expected<int> checkPointers(llvm::ArrayRef<PointerArg> Pointers);
 
-/// Blocks for a grid-stride kernel: enough to cover Work items of ItemsPerBlock, at most what
-/// fills every SM (2048 threads each). Always within the 2^31-1 grid limit.
-unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, int SmCount);
+/// Blocks for a grid-stride kernel of Threads threads a block: enough to cover Work items of
+/// ItemsPerBlock, at most what is resident on every SM at once (Kernel.BlocksPerSm, from the
+/// driver's occupancy calculator; 2048 threads an SM where that is unknown), so that no block
+/// waits for another to finish. Always within the 2^31-1 grid limit.
+unsigned gridBlocks(int64_t Work, int64_t ItemsPerBlock, int Threads, const LoadedKernel &Kernel);
 
-/// Launches F with one argument struct passed by value.
+/// Launches F with one argument struct passed by value. AfterPrevious: the kernel reads what the
+/// previous kernel on Stream wrote and waits for it in-kernel (mhc::wait_for_previous_grid), so
+/// on devices that allow it the launch is programmatic (its setup overlaps the previous
+/// kernel's end instead of following its completion).
 llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Threads, void *Args,
-                         CUstream Stream);
+                         CUstream Stream, bool AfterPrevious = false);
 
 /// Loads Spec's kernel and launches a grid-stride grid over Work items, ItemsPerBlock each.
 llvm::Error launchOver(const KernelSpec &Spec, int64_t Work, int64_t ItemsPerBlock, void *Args,
-                       CUstream Stream);
+                       CUstream Stream, bool AfterPrevious = false);
 
 /// The spec of the call: the config's spec for Op/Dir, with the pointer alignment that Align
 /// (from checkPointers) allows and the accumulate flag. Its tile is the tuning DB's winner for
