@@ -30,25 +30,21 @@ __global__ void __launch_bounds__(kThreads) aggregate_fwd(const __grid_constant_
 
 /// Backward. One block per token at a time (grid-stride over tokens): threads walk the column
 /// chunks, write dx, and keep partial dpre[j] in registers; a fixed-order block sum finishes dpre.
-/// The split of the C reduction depends only on (kC, kThreads, kVec), never on M. dpre is a dot
-/// product over C whose terms may cancel: its partials are doubles (fp32 partials gave 2.5e-5
-/// relative error at n = 1, C = 7168, M = 1 on an unlucky draw; the FP64 FMAs cost nothing in a
-/// kernel bound by memory), rounded once at the end.
+/// The split of the C reduction depends only on (kC, kThreads, kVec), never on M.
 template <int kN, int kC, typename T, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kAccumulate>
 __global__ void __launch_bounds__(kThreads) aggregate_bwd(const __grid_constant__ AggregateBwdArgs args) {
   static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
   static_assert(kVec >= 1 && kVec * sizeof(T) <= 16, "one 16-byte access per stream at most");
   constexpr int kChunks = (kC + kVec - 1) / kVec;
-  __shared__ double scratch[kThreads / 32 * kN];
+  __shared__ float scratch[kThreads / 32 * kN];
   const T *dy = static_cast<const T *>(args.dy);
   const T *x = static_cast<const T *>(args.x);
   for (i64 m = blockIdx.x; m < args.M; m += gridDim.x) {
-    float w[kN];
-    double part[kN];
+    float w[kN], part[kN];
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
       w[j] = args.pre[m * kN + j];
-      part[j] = 0.0;
+      part[j] = 0.0f;
     }
     for (int chunk = threadIdx.x; chunk < kChunks; chunk += kThreads) {
       const int c0 = chunk * kVec;
@@ -60,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) aggregate_bwd(const __grid_constant_
       for (int j = 0; j < kN; ++j)
 #pragma unroll
         for (int i = 0; i < kVec; ++i) {
-          part[j] = fma(double(g[i]), double(xv[j][i]), part[j]);
+          part[j] = fmaf(g[i], xv[j][i], part[j]);
           dxv[j][i] = g[i] * w[j];
         }
       write_dx<kAccumulate, kN, kC, kLayout, kVec, kPtrAlign, T>(args.dx, m, c0, count, dxv);
@@ -69,7 +65,7 @@ __global__ void __launch_bounds__(kThreads) aggregate_bwd(const __grid_constant_
     if (threadIdx.x == 0)
 #pragma unroll
       for (int j = 0; j < kN; ++j)
-        args.dpre[m * kN + j] = float(part[j]);
+        args.dpre[m * kN + j] = part[j];
   }
 }
 

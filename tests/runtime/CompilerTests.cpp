@@ -61,12 +61,11 @@ void checkCompiled(const CompileJob &J) {
   CHECK(O.Resources.StackBytes == 0);
   CHECK(O.Resources.SpillStoreBytes == 0);
   CHECK(O.Resources.SpillLoadBytes == 0);
-  // Forward needs no shared memory; backward's block sum holds threads/32 * n doubles (dpre's
-  // partials), unless the block is a single warp (the shuffle alone sums it and the scratch is
-  // never touched).
+  // Forward needs no shared memory; backward's block sum holds threads/32 * n floats, unless
+  // the block is a single warp (the shuffle alone sums it and the scratch is never touched).
   const int ExpectedShared = J.Spec.Dir == Direction::Forward || J.Spec.Tile.Threads == 32
                                  ? 0
-                                 : J.Spec.Tile.Threads / 32 * J.Spec.N * 8;
+                                 : J.Spec.Tile.Threads / 32 * J.Spec.N * 4;
   CHECK(O.Resources.SharedBytes == ExpectedShared);
   CHECK(contains(O.Log, "ptxas"));
   CHECK(O.Seconds > 0);
