@@ -11,7 +11,31 @@
 namespace mhcjit {
 
 namespace {
+
 int64_t mixWidth(const MixConfig &Config) { return int64_t(Config.N) * Config.N + 2 * Config.N; }
+
+/// Launches a backward of a thread per token whose blocks write [dalpha(3), dbeta(N)] partial
+/// rows into A.part (at most BlocksPerSm blocks an SM where that is > 0), then reduce_rows
+/// finishes them into DAlpha and DBeta.
+template <typename DeviceArgs>
+llvm::Error launchWithMixPartials(const KernelSpec &Spec, const MixConfig &Config, int64_t M, int BlocksPerSm,
+                                  DeviceArgs A, float *DAlpha, float *DBeta, CUstream Stream) {
+  auto Kernel = loadKernel(Spec);
+  if (!Kernel)
+    return Kernel.takeError();
+  unsigned Blocks = gridBlocks(M, Spec.Tile.Threads, Spec.Tile.Threads, *Kernel);
+  if (BlocksPerSm > 0)
+    Blocks = std::min<unsigned>(Blocks, unsigned(BlocksPerSm * std::max(Kernel->SmCount, 1)));
+  const int64_t Row = 3 + mixWidth(Config);
+  auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
+  if (!Part)
+    return Part.takeError();
+  A.part = *Part;
+  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec.Tile.Threads, &A, Stream))
+    return E;
+  return reduceRowsSplit(*Part, Blocks, Row, Row, DAlpha, 3, DBeta, Stream);
+}
+
 } // namespace
 
 llvm::Error scaleForward(const MixConfig &Config, const ScaleForwardArgs &Args, CUstream Stream) {
@@ -41,22 +65,11 @@ llvm::Error scaleBackward(const MixConfig &Config, const ScaleBackwardArgs &Args
   auto Spec = callSpec(Config, Op::Scale, Direction::Backward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
-  auto Kernel = loadKernel(*Spec);
-  if (!Kernel)
-    return Kernel.takeError();
   // NOTE: few partial rows keep reduce_rows short; two blocks per SM still cover M = 32768 in
   // one token per thread.
-  const unsigned Blocks = std::min<unsigned>(gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, *Kernel),
-                                             unsigned(2 * std::max(Kernel->SmCount, 1)));
-  const int64_t Row = 3 + mixWidth(Config);
-  auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
-  if (!Part)
-    return Part.takeError();
-  mhc::ScaleBwdArgs A{Args.H,  Args.Ms,      Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
-                      Args.DLogits, Args.DH, Args.DMs,   *Part,     Args.M};
-  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
-    return E;
-  return reduceRowsSplit(*Part, Blocks, Row, Row, Args.DAlpha, 3, Args.DBeta, Stream);
+  mhc::ScaleBwdArgs A{Args.H,       Args.Ms, Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
+                      Args.DLogits, Args.DH, Args.DMs,   nullptr,   Args.M};
+  return launchWithMixPartials(*Spec, Config, Args.M, /*BlocksPerSm=*/2, A, Args.DAlpha, Args.DBeta, Stream);
 }
 
 llvm::Error sinkhornForward(const MixConfig &Config, const SinkhornForwardArgs &Args, CUstream Stream) {
@@ -112,22 +125,12 @@ llvm::Error scaleSinkhornBackward(const MixConfig &Config, const ScaleSinkhornBa
   auto Spec = callSpec(Config, Op::ScaleSinkhorn, Direction::Backward, 16, false, Args.M);
   if (!Spec)
     return Spec.takeError();
-  auto Kernel = loadKernel(*Spec);
-  if (!Kernel)
-    return Kernel.takeError();
   // NOTE: a thread per token in one wave: the sinkhorn backward is a long dependent chain, so
   // a thread that took two tokens would double the kernel's time; the partial rows stay few
   // (M / threads, at most what is resident).
-  const unsigned Blocks = gridBlocks(Args.M, Spec->Tile.Threads, Spec->Tile.Threads, *Kernel);
-  const int64_t Row = 3 + mixWidth(Config);
-  auto Part = streamWorkspace(Stream, size_t(Blocks) * Row * sizeof(float));
-  if (!Part)
-    return Part.takeError();
-  mhc::ScaleSinkhornBwdArgs A{Args.H,    Args.Ms,   Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
-                              Args.DRes, Args.DH,   Args.DMs,   *Part,     Args.M};
-  if (llvm::Error E = launchKernel(*Kernel, Blocks, Spec->Tile.Threads, &A, Stream))
-    return E;
-  return reduceRowsSplit(*Part, Blocks, Row, Row, Args.DAlpha, 3, Args.DBeta, Stream);
+  mhc::ScaleSinkhornBwdArgs A{Args.H,    Args.Ms, Args.Alpha, Args.Beta, Args.DPre, Args.DPost,
+                              Args.DRes, Args.DH, Args.DMs,   nullptr,   Args.M};
+  return launchWithMixPartials(*Spec, Config, Args.M, /*BlocksPerSm=*/0, A, Args.DAlpha, Args.DBeta, Stream);
 }
 
 } // namespace mhcjit

@@ -66,6 +66,17 @@ __device__ __forceinline__ float scale_backward_token(const float (&H)[kN * kN +
   return rms.dr * float(dms);
 }
 
+/// Sums the block's [dalpha(3), dbeta(N)] accumulators in a fixed order (butterfly in each warp,
+/// warps in index order) into the block's partial row of part, which reduce_rows finishes.
+template <int kThreads, int kRow>
+__device__ __forceinline__ void store_block_partial(float (&acc)[kRow], float *scratch, float *part) {
+  block_sum_to_thread0<kThreads, kRow>(acc, scratch);
+  if (threadIdx.x == 0)
+#pragma unroll
+    for (int p = 0; p < kRow; ++p)
+      part[i64(blockIdx.x) * kRow + p] = acc[p];
+}
+
 /// Forward: one thread per token, grid-stride over tokens.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
@@ -115,11 +126,7 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
     for (int t = 0; t < kMix; ++t)
       args.dH[m * kMix + t] = dH[t];
   }
-  block_sum_to_thread0<kThreads, kRow>(acc, scratch);
-  if (threadIdx.x == 0)
-#pragma unroll
-    for (int p = 0; p < kRow; ++p)
-      args.part[i64(blockIdx.x) * kRow + p] = acc[p];
+  store_block_partial<kThreads, kRow>(acc, scratch, args.part);
 }
 
 } // namespace mhc

@@ -156,11 +156,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
     stage_rows_out<kMix, kStride>(args.dH, first, args.M, tile, lane);
     __syncwarp();
   }
-  block_sum_to_thread0<kThreads, kRow>(acc, scratch);
-  if (threadIdx.x == 0)
-#pragma unroll
-    for (int p = 0; p < kRow; ++p)
-      args.part[i64(blockIdx.x) * kRow + p] = acc[p];
+  store_block_partial<kThreads, kRow>(acc, scratch, args.part);
 }
 
 } // namespace mhc
