@@ -5,9 +5,8 @@
 // loop); softmax_eps with E = softmax + eps. The backward keeps each iteration's vector in shared
 // memory (on chip, never global) and walks back in O(T); it falls back to recomputing the
 // iterations in registers (O(T^2)) where that history does not fit. Every loop over iterations
-// or steps stays rolled (#pragma unroll 1): the kernels are latency-bound chains, and after an
-// L2 flush (or a model's other kernels) an unrolled 20-iteration body is tens of kilobytes of
-// instructions fetched from DRAM once per launch.
+// or steps stays rolled (#pragma unroll 1): unrolling them only grows the code (H100: rolled and
+// unrolled timed the same, PERF.md session 5).
 #pragma once
 
 #include "mhc_common.cuh"
@@ -89,7 +88,7 @@ __device__ __forceinline__ void log_potentials(const float (&L)[kN][kN], int ite
 #pragma unroll
   for (int i = 0; i < kN; ++i)
     u[i] = v[i] = v_prev[i] = 0.0f;
-  #pragma unroll 1
+#pragma unroll 1
   for (int t = 0; t < iters; ++t) {
 #pragma unroll
     for (int i = 0; i < kN; ++i)
@@ -146,7 +145,7 @@ __device__ __forceinline__ void softmax_eps_state(const float (&S)[kN][kN], int 
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       P[i][j] = S[i][j] + K::sinkhorn_eps;
-  #pragma unroll 1
+#pragma unroll 1
   for (int k = 0; k < steps; ++k) {
     const bool column = step_is_column(k);
     float sums[kN];
@@ -221,7 +220,7 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
 #pragma unroll
   for (int j = 0; j < kN; ++j)
     b[j] = 1.0f;
-  #pragma unroll 1
+#pragma unroll 1
   for (int t = 1; t <= kT; ++t) {
     recip_row_sums<kN>(E, b, a);
     recip_col_sums<kN>(E, a, b);
@@ -268,7 +267,7 @@ __device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r
   scaled_step<true, kN, K>(E, r, c);
   if (hist && 0 < kSteps - 2)
     store_slot<kN, kThreads>(hist, 0, c);
-  #pragma unroll 1
+#pragma unroll 1
   for (int k = 1; k < kSteps; k += 2) {
     scaled_step<false, kN, K>(E, r, c);
     if (hist && k < kSteps - 2)
@@ -359,7 +358,7 @@ __device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN],
     }
   axis_sums<kN>(G, false, du);
   axis_sums<kN>(G, true, dv);
-  #pragma unroll 1
+#pragma unroll 1
   for (int t = kT; t >= 1; --t) {
     log_potentials<kN>(L, t, u, v, v_prev);
 #pragma unroll
@@ -417,7 +416,7 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       G[i][j] *= R[i][j];
   axis_sums<kN>(G, false, du);
   axis_sums<kN>(G, true, dv);
-  #pragma unroll 1
+#pragma unroll 1
   for (int t = kT; t >= 1; --t) {
     float bp[kN], x[kN], y[kN];
 #pragma unroll
@@ -460,7 +459,7 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
   // dX = (dY - sum_axis(dY * Y)) / (s + eps). X is recomputed from the start for each step.
   constexpr int kT = K::sinkhorn_iters;
   float X[kN][kN];
-  #pragma unroll 1
+#pragma unroll 1
   for (int k = 2 * kT - 2; k >= 0; --k) {
     softmax_eps_state<kN, K>(S, k, X);
     const bool column = step_is_column(k);
@@ -531,7 +530,7 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
   scaled_steps<kN, kThreads, K>(E, r, c, hist);
   // the last step (2T - 2) divides columns; before it come row/column pairs
   scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, kSteps - 1, hist);
-  #pragma unroll 1
+#pragma unroll 1
   for (int k = kSteps - 2; k >= 1; k -= 2) {
     scaled_step_backward<false, kN, kThreads, K>(E, r, c, G, k, hist);
     scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, k - 1, hist);

@@ -197,7 +197,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
     D.BackwardRef = [=](const HostTensors &H) {
       std::vector<double> DLogits = sinkhornBackwardRef(S, Consts, H.at("dres"), H.at("logits"));
       std::vector<double> Magnitude = dlogitsMagnitude(H.at("dres"), sinkhornForwardRef(S, Consts, H.at("logits")), DLogits);
-      return RefTensors{{"dlogits", std::move(DLogits)}, {"dlogits" + std::string(kMagnitudeSuffix), std::move(Magnitude)}};
+      return RefTensors{{"dlogits", std::move(DLogits)}, {magnitudeOf("dlogits"), std::move(Magnitude)}};
     };
     break;
   case Op::ScaleSinkhorn:
@@ -252,15 +252,14 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
           M[I] = std::max(std::fabs(Out[I]), std::fabs(Bound[I]));
         return M;
       };
-      const std::string Suffix = kMagnitudeSuffix;
       return RefTensors{{"dH", G.DH},
-                        {"dH" + Suffix, atLeast(G.DH, B.DH)},
+                        {magnitudeOf("dH"), atLeast(G.DH, B.DH)},
                         {"dms", G.DMs},
-                        {"dms" + Suffix, atLeast(G.DMs, B.DMsMagnitude)},
+                        {magnitudeOf("dms"), atLeast(G.DMs, B.DMsMagnitude)},
                         {"dalpha", G.DAlpha},
-                        {"dalpha" + Suffix, atLeast(G.DAlpha, B.DAlphaMagnitude)},
+                        {magnitudeOf("dalpha"), atLeast(G.DAlpha, B.DAlphaMagnitude)},
                         {"dbeta", G.DBeta},
-                        {"dbeta" + Suffix, atLeast(G.DBeta, B.DBeta)}};
+                        {magnitudeOf("dbeta"), atLeast(G.DBeta, B.DBeta)}};
     };
     break;
   case Op::Aggregate:
@@ -281,7 +280,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
       // dpre is a dot product over C: its fp32 error is relative to sum_c |dy x| (2.5e-5 relative
       // to dpre itself was seen on the H100 at n = 1, C = 7168, M = 1, where the sum cancelled)
       const std::vector<float> &Dy = H.at("dy"), &X = H.at("x");
-      R["dpre" + std::string(kMagnitudeSuffix)] = dotMagnitudes(
+      R[magnitudeOf("dpre")] = dotMagnitudes(
           S, false, [&](int64_t m, int, int64_t c) { return Dy[m * S.C + c]; },
           [&](int64_t m, int i, int64_t c) { return X[S.index(m, i, c)]; });
       return R;
@@ -322,11 +321,11 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
       const std::vector<float> &Dout = H.at("dout"), &F = H.at("f"), &X = H.at("x");
       const ParamTensor Bias = param(D, H, "bias");
       auto DoutAt = [&](int64_t m, int j, int64_t c) { return Dout[S.index(m, j, c)]; };
-      R["dpost" + std::string(kMagnitudeSuffix)] =
+      R[magnitudeOf("dpost")] =
           dotMagnitudes(S, false, DoutAt, [&](int64_t m, int, int64_t c) {
             return double(F[m * S.C + c]) + (Bias.empty() ? 0.0 : double(Bias[c]));
           });
-      R["dres" + std::string(kMagnitudeSuffix)] =
+      R[magnitudeOf("dres")] =
           dotMagnitudes(S, true, DoutAt, [&](int64_t m, int i, int64_t c) { return X[S.index(m, i, c)]; });
       if (Optional) {
         // dbias[c] = sum over tokens and streams of post dout: measured against sum |post dout|
@@ -337,7 +336,7 @@ OpDef makeOpDef(Op Operation, const MixConfig &Config, int64_t M, bool Optional,
           for (int j = 0; j < S.N; ++j)
             for (int64_t c = 0; c < S.C; ++c)
               Mag[c] += std::fabs(double(Post[m * S.N + j]) * double(DoutAt(m, j, c)));
-        R["dbias" + std::string(kMagnitudeSuffix)] = std::move(Mag);
+        R[magnitudeOf("dbias")] = std::move(Mag);
       }
       return R;
     };

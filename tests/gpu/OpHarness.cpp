@@ -128,7 +128,7 @@ HostTensors checkAgainstReference(const OpDef &Def, Direction Dir, const HostTen
       FAIL_CHECK(Def.Label << " " << DirName << ": no reference for " << Name);
       continue;
     }
-    auto Magnitude = Ref.find(Name + kMagnitudeSuffix);
+    auto Magnitude = Ref.find(magnitudeOf(Name));
     double Err = relativeError(Values, R->second, subnormalStep(storedType(Def, T.Store)),
                                Magnitude == Ref.end() ? nullptr : &Magnitude->second);
     CHECK_MESSAGE(Err <= Tolerance, Def.Label << " " << DirName << " " << Name << ": relative error "

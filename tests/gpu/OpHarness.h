@@ -31,9 +31,10 @@ struct TensorDef {
 
 using HostTensors = std::map<std::string, std::vector<float>>;
 using RefTensors = std::map<std::string, std::vector<double>>;
-/// A reference entry named output + kMagnitudeSuffix holds, element by element, the scale the
+/// A reference entry named magnitudeOf(output) holds, element by element, the scale the
 /// output's error is measured against instead of the reference itself (see relativeError).
 constexpr const char *kMagnitudeSuffix = ".magnitude";
+inline std::string magnitudeOf(const std::string &Output) { return Output + kMagnitudeSuffix; }
 using DevicePtrs = std::map<std::string, void *>;
 
 /// One op at one config and M: forward and backward with their references. Backward inputs are
