@@ -2,6 +2,8 @@
 // The only text substitution in the project: template arguments built from typed fields.
 #include "mhcjit/KernelSource.h"
 
+#include "mhc_args.h"
+
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -155,6 +157,13 @@ llvm::Expected<GeneratedKernel> generateKernel(const KernelSpec &Spec) {
   // which the manifest keeps; -lineinfo costs nothing at run time and helps profilers.
   K.Options = {"--std=c++17", "-lineinfo", "--ptxas-options=--verbose"};
   return K;
+}
+
+int dynamicSharedBytes(const KernelSpec &Spec) {
+  if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
+    return 0;
+  return mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), dtypeSize(paramDType(Spec)), Spec.Tile.Rows,
+                                       Spec.Prec == Precision::TF32);
 }
 
 } // namespace mhcjit

@@ -9,6 +9,7 @@
 #include "mhcjit/Driver.h"
 #include "mhcjit/Errors.h"
 #include "mhcjit/EmbeddedTemplates.h"
+#include "mhcjit/KernelSource.h"
 #include "mhcjit/KeyLock.h"
 
 #include "llvm/ADT/Optional.h"
@@ -327,9 +328,16 @@ llvm::Expected<LoadedKernel> loadIntoContext(const KernelSpec &Spec, const Drive
                                 "cuDeviceGetAttribute(compute capability)"))
     return std::move(E);
   L.DependentLaunch = Major >= 9;
+  L.SharedBytes = dynamicSharedBytes(Spec);
+  if (L.SharedBytes > 0)
+    if (llvm::Error E = checkCuda(Api.cuFuncSetAttribute(L.Function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                                         L.SharedBytes),
+                                  "cuFuncSetAttribute(" + specLabel(Spec) + ", " + std::to_string(L.SharedBytes) +
+                                      " bytes of dynamic shared memory)"))
+      return std::move(E);
   if (Spec.Tile.Threads > 0)
     if (llvm::Error E = checkCuda(Api.cuOccupancyMaxActiveBlocksPerMultiprocessor(&L.BlocksPerSm, L.Function,
-                                                                                  Spec.Tile.Threads, 0),
+                                                                                  Spec.Tile.Threads, L.SharedBytes),
                                   "cuOccupancyMaxActiveBlocksPerMultiprocessor(" + specLabel(Spec) + ")"))
       return std::move(E);
   ++Loads;

@@ -61,6 +61,7 @@ llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Thread
     Config.gridDimY = Config.gridDimZ = 1;
     Config.blockDimX = static_cast<unsigned>(Threads);
     Config.blockDimY = Config.blockDimZ = 1;
+    Config.sharedMemBytes = static_cast<unsigned>(Kernel.SharedBytes);
     Config.hStream = Stream;
     Config.attrs = &Attribute;
     Config.numAttrs = 1;
@@ -68,7 +69,7 @@ llvm::Error launchKernel(const LoadedKernel &Kernel, unsigned Blocks, int Thread
                      "cuLaunchKernelEx(" + Kernel.Entry->LoweredName + ", programmatic)");
   }
   return checkCuda(Api.cuLaunchKernel(Kernel.Function, Blocks, 1, 1, static_cast<unsigned>(Threads),
-                                      1, 1, 0, Stream, Params, nullptr),
+                                      1, 1, static_cast<unsigned>(Kernel.SharedBytes), Stream, Params, nullptr),
                    "cuLaunchKernel(" + Kernel.Entry->LoweredName + ")");
 }
 

@@ -21,6 +21,27 @@ MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
   return ((K + project_fwd_splits(K) - 1) / project_fwd_splits(K) + 63) / 64 * 64;
 }
+/// Whether project forward's block splits phi * gamma into its two TF32 parts a step ahead (the
+/// fp32 mode at N <= 24, where a step's x is at most 32 KB so that three slots fit), rather than
+/// every warp splitting the fragments it reads.
+MHC_HOST_DEVICE constexpr bool project_fwd_split_ahead(int n, int elem_bytes, int rows, bool tf32) {
+  return !tf32 && n * n + 2 * n <= 24 && rows * 64 * elem_bytes <= 32768;
+}
+/// Slots of project forward's ring: about 64 KB of x a block, 2 to 4 steps (bf16 at 128 rows:
+/// 4 steps of 16 KB, 3 of them in flight while one is multiplied); 3 where phi is split a step
+/// ahead (two blocks an SM at n = 4, bf16).
+MHC_HOST_DEVICE constexpr int project_fwd_stages(int n, int elem_bytes, int rows, bool tf32) {
+  const int fit = 65536 / (rows * 64 * elem_bytes);
+  return project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 3 : fit < 2 ? 2 : fit > 4 ? 4 : fit;
+}
+/// project forward's dynamic shared memory: its ring of slots, each a step's 64 columns of x
+/// (rows tokens), of phi (N rows rounded up to 8) and of gamma; where phi is split ahead, also
+/// two tiles of its two TF32 parts (rows of 68 words).
+MHC_HOST_DEVICE constexpr int project_fwd_shared_bytes(int n, int elem_bytes, int param_bytes, int rows, bool tf32) {
+  return project_fwd_stages(n, elem_bytes, rows, tf32) *
+             (rows * 64 * elem_bytes + ((n * n + 2 * n + 7) / 8 * 8 + 1) * 64 * param_bytes) +
+         (project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 2 * 2 * ((n * n + 2 * n + 7) / 8 * 8) * 68 * 4 : 0);
+}
 /// project backward runs on tensor cores while its registers hold all N mixes without spilling
 /// (N = n^2 + 2n <= 24, n <= 4; ptxas: 176 registers at n = 4 tf32, 254 in the fp32 mode), else on
 /// CUDA cores, a thread per column.

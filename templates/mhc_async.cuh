@@ -25,6 +25,18 @@ template <bool kL1> __device__ __forceinline__ void copy16_async(void *dst, cons
                  : "memory");
 }
 
+/// copy16_async for data read once (a stream): marked evict-first in L2, so that it does not push
+/// out what other blocks will read again there.
+__device__ __forceinline__ void copy16_async_stream(void *dst, const void *src, int bytes) {
+  asm volatile("{\n"
+               "  .reg .b64 policy;\n"
+               "  createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
+               "  cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, policy;\n"
+               "}" ::"r"(shared_address(dst)),
+               "l"(src), "r"(bytes)
+               : "memory");
+}
+
 /// Closes the group of this thread's copies issued since the last commit.
 __device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;" ::: "memory"); }
 

@@ -54,44 +54,52 @@ __device__ __forceinline__ void store_cols8(void *dst, i64 row, int c, const flo
   }
 }
 
-/// Eight consecutive elements of a row, kept as loaded (8 * sizeof(T) bytes of registers) until
-/// they are converted on use: a prefetched step of bf16 x costs four registers per span.
+/// Eight consecutive elements of a row as stored (8 * sizeof(T) bytes, one or two 16-byte
+/// shared-memory reads), converted on use.
 template <typename T> struct RawCols8 {
   alignas(16) T v[8];
 };
 
-/// Columns c..c+7 of row `row` of a (rows, kK) matrix as stored; columns past kK and rows past
-/// `rows` read as zero. Full spans use the widest aligned accesses.
-template <typename T, int kK, int kPtrAlign>
-__device__ __forceinline__ void load_raw_cols8(const T *p, i64 row, i64 rows, int c, RawCols8<T> &r) {
-  if (row < rows && c + 8 <= kK) {
-    constexpr int kBytes = access_bytes<T, 8, kK, kPtrAlign>();
-    using Word = typename AccessWord<kBytes>::type;
+/// The address of 16-byte chunk `chunk` of row `row` in a tile of rows of kRowChunks chunks, chunk
+/// j of row r stored at j ^ swz(r): the 16-byte reads of a quarter warp that takes rows 2i and
+/// 2i + 1 at the chunks of t = 0..3 (consecutive, or every other one with 16 chunks a row) hit
+/// distinct banks.
+template <int kRowChunks> __device__ __forceinline__ unsigned char *swizzled_chunk(unsigned char *tile, int row, int chunk) {
+  static_assert(kRowChunks == 8 || kRowChunks == 16, "rows of 128 or 256 bytes");
+  const int swz = kRowChunks == 8 ? (row & 1) << 2 : row & 1;
+  return tile + (row * kRowChunks + (chunk ^ swz)) * 16;
+}
+
+/// Eight consecutive columns col..col+7 (col a multiple of 8) of row `row` of a swizzled tile of
+/// 64-column rows of E, as fp32.
+template <typename E> __device__ __forceinline__ void read_swizzled8(unsigned char *tile, int row, int col, float (&v)[8]) {
+  constexpr int kChunk = 16 / int(sizeof(E));
+  RawCols8<E> r;
 #pragma unroll
-    for (int w = 0; w < 8 * int(sizeof(T)) / kBytes; ++w)
-      reinterpret_cast<Word *>(r.v)[w] = reinterpret_cast<const Word *>(p + row * kK + c)[w];
-    return;
-  }
+  for (int q = 0; q < 8 / kChunk; ++q)
+    reinterpret_cast<uint4 *>(r.v)[q] = *reinterpret_cast<const uint4 *>(swizzled_chunk<64 / kChunk>(tile, row, col / kChunk + q));
 #pragma unroll
   for (int e = 0; e < 8; ++e)
-    r.v[e] = (row < rows && c + e < kK) ? p[row * kK + c + e] : T{};
+    v[e] = to_float(r.v[e]);
 }
 
 /// Forward. Block b computes kRows tokens over one K split (project_fwd_splits: a function of K
 /// alone, so a token's sums never depend on M); blocks of one split are adjacent, so they share
 /// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix. A step covers
-/// 64 columns: each thread holds columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
-/// each of its 16-token tiles in registers, and the block shares the step's phi * gamma tile,
-/// already split into TF32 operands, in shared memory. The loop is a two-stage pipeline: while a
-/// step multiplies, the next step's x is in flight into registers and its phi into registers
-/// that are staged into the other shared buffer afterwards, so a step needs one barrier.
+/// 64 columns: each thread takes columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
+/// each of its 16-token tiles, and the same columns of mix g of each n-tile of 8 mixes.
+/// Everything a step reads streams through a ring of project_fwd_stages() slots in (dynamic)
+/// shared memory, filled by cp.async that many steps minus one ahead: each warp's x rows, and the
+/// step's phi tile and gamma span, shared by the block. A step needs one barrier: it makes the
+/// step's copies visible to every warp and frees the slot of the step before for refilling.
+/// phi * gamma is rounded to TF32 operands as the fragments are read.
 /// The k-step s of an mma maps k = t to column c + 2s and k = t + 4 to column c + 2s + 1, and
 /// phi's fragment uses the same map. Each step's products start from zero and are then added to
 /// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
 /// 64 columns only. With one split the kernel writes H and ms; with several, split s writes its
 /// partial H (M, N) at args.H + s M (N + 1) and its partial ms (M) at args.ms + s M (N + 1).
 template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
-__global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
+__global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2) ? 512 / kThreads : 1) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -101,78 +109,100 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
   static_assert(kMT >= 1 && kRows == 16 * kMT * kWarps, "a warp computes whole 16-token tiles");
   constexpr long long kSplitCols = project_fwd_split_cols(kK);
   constexpr bool kExactX = sizeof(T) == 2; // bf16 and fp16 values are exact in TF32
-  constexpr int kParts = kTf32 ? 1 : 2;    // TF32 parts of phi kept in shared memory
-  constexpr int kPhiSpans = kTiles * 8 * 8; // 8-column spans of a step's phi tile
-  constexpr int kPhiItems = (kPhiSpans + kThreads - 1) / kThreads;
-  // Row stride 68 words: the float4 reads of a quarter warp (g = 0..1, t = 0..3) hit 8 distinct
-  // 4-bank groups.
-  constexpr int kStride = 68;
-  // The pipeline holds two copies of x and a phi span per thread in registers; where that would
-  // spill (ptxas: fp32 x in the fp32 mode at n > 4 needs more than 255 registers a thread), each
-  // step loads its x and stages its phi at its start instead.
-  constexpr bool kPipelined = !(kTiles > 3 && !kTf32 && sizeof(T) == 4);
-  // Two phi buffers where they fit the 48 KB of static shared memory (all but n = 8 in the fp32
-  // mode); with one, the block waits for every warp's reads before it stages the next tile.
-  constexpr int kBuffers = kPipelined && 2 * kParts * kTiles * 8 * kStride * 4 <= 48 * 1024 ? 2 : 1;
+  // A slot: each warp's 16 kMT rows of x, then kTiles * 8 rows of phi (rows past N zero) and a
+  // row of gamma, each row 64 columns as stored, in 16-byte chunks.
+  constexpr int kStages = project_fwd_stages(kN, sizeof(T), kRows, kTf32);
+  // In the fp32 mode each element of phi * gamma becomes two TF32 parts; at N <= 24 (and steps
+  // of x up to 32 KB) the block splits a step's tile once, one step ahead, into a double-buffered tile of parts (row stride
+  // 68 words: the float4 reads of a quarter warp hit 8 distinct 4-bank groups), instead of every
+  // warp splitting its fragments. In tf32 the warps round their fragments as they read them.
+  constexpr bool kSplitAhead = project_fwd_split_ahead(kN, sizeof(T), kRows, kTf32);
+  constexpr int kPartStride = 68;
+  constexpr int kPartBytes = kSplitAhead ? 2 * 2 * kTiles * 8 * kPartStride * 4 : 0;
+  constexpr int kWarpRows = 16 * kMT;
+  constexpr int kXChunk = 16 / int(sizeof(T)), kXRowChunks = 64 / kXChunk;
+  constexpr int kPChunk = 16 / int(sizeof(P)), kPRowChunks = 64 / kPChunk;
+  constexpr int kXWarpBytes = kWarpRows * 64 * int(sizeof(T));
+  constexpr int kPhiRows = kTiles * 8 + (kHasGamma ? 1 : 0);
+  constexpr int kSlotBytes = kWarps * kXWarpBytes + (kTiles * 8 + 1) * 64 * int(sizeof(P));
+  static_assert(kStages >= (kSplitAhead ? 3 : 2), "the ring holds the steps in use and one in flight");
+  static_assert(kStages * kSlotBytes + kPartBytes == project_fwd_shared_bytes(kN, sizeof(T), sizeof(P), kRows, kTf32),
+                "host and device agree on the shared memory");
+  constexpr bool kAsyncX = kPtrAlign >= 16 && (i64(kK) * sizeof(T)) % 16 == 0;
+  constexpr bool kAsyncP = kPtrAlign >= 16 && (i64(kK) * sizeof(P)) % 16 == 0;
   using XOp = Operand<kTf32, kExactX>;
-  __shared__ __align__(16) unsigned ps[kBuffers][kParts][kTiles * 8][kStride];
+  using POp = Operand<kTf32, false>;
+  extern __shared__ __align__(16) unsigned char shared[];
 
   const T *x = static_cast<const T *>(args.x);
+  const P *phi = static_cast<const P *>(args.phi), *gamma = static_cast<const P *>(args.gamma);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
   const i64 token_blocks = (args.M + kRows - 1) / kRows;
   const int split = int(i64(blockIdx.x) / token_blocks);
-  const i64 row0 = (i64(blockIdx.x) % token_blocks) * kRows + warp * 16 * kMT;
+  const i64 row0 = (i64(blockIdx.x) % token_blocks) * kRows + warp * kWarpRows;
   const int k_begin = int(split * kSplitCols);
   const int k_end = int(k_begin + kSplitCols < kK ? k_begin + kSplitCols : kK);
+  const int steps = k_end > k_begin ? (k_end - k_begin + 63) / 64 : 0;
 
-  // The pipeline's registers: the next step's x spans and this thread's spans of its phi tile.
-  RawCols8<T> xr[kMT][2][2]; // [tile][row g / g+8][column group]
-  float pv[kPipelined ? kPhiItems : 1][8], gv[8];
-  auto load_x = [&](int k0) {
-#pragma unroll
-    for (int grp = 0; grp < 2; ++grp)
-#pragma unroll
-      for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          load_raw_cols8<T, kK, kPtrAlign>(x, row0 + mt * 16 + h * 8 + g, args.M, k0 + grp * 32 + t * 8, xr[mt][h][grp]);
-  };
-  // A thread's spans all start at column (threadIdx.x % 8) * 8 of the step (kThreads % 8 == 0),
-  // so one span of gamma serves them all.
-  const int c8 = (threadIdx.x % 8) * 8;
-  auto load_phi = [&](int k0, int j, float(&v)[8]) {
-    const int e = threadIdx.x + j * kThreads;
-    if (e < kPhiSpans)
-      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.phi), e / 8, kMix, k0 + c8, v);
-  };
-  auto load_gamma = [&](int k0) {
-    if constexpr (kHasGamma)
-      load_cols8<P, kK, kPtrAlign>(static_cast<const P *>(args.gamma), 0, 1, k0 + c8, gv);
-  };
-  auto stage_phi = [&](int buf, int j, const float(&v)[8]) {
-    const int e = threadIdx.x + j * kThreads;
-    if (e < kPhiSpans)
+  auto x_tile = [&](int stage) { return shared + stage * kSlotBytes + warp * kXWarpBytes; };
+  auto phi_tile = [&](int stage) { return shared + stage * kSlotBytes + kWarps * kXWarpBytes; };
+  // the fp32 mode's split tiles: [buffer][part][mix][column]
+  auto parts = reinterpret_cast<unsigned(*)[2][kTiles * 8][kPartStride]>(shared + kStages * kSlotBytes);
+  // Splits step `step`'s phi * gamma (its copies visible to the block) into buffer step % 2.
+  auto split_phi = [&](int step) {
+    unsigned char *ps = phi_tile(step % kStages);
+    for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
+      const int row = e / 8, col = e % 8 * 8;
+      float v[8], gv[8];
+      read_swizzled8<P>(ps, row, col, v);
+      if constexpr (kHasGamma)
+        read_swizzled8<P>(ps, kTiles * 8, col, gv);
 #pragma unroll
       for (int q = 0; q < 8; ++q) {
-        const Operand<kTf32, false> o(kHasGamma ? v[q] * gv[q] : v[q]);
-        ps[buf][0][e / 8][c8 + q] = o.hi;
-        if constexpr (!kTf32)
-          ps[buf][kParts - 1][e / 8][c8 + q] = o.lo;
+        const POp o(kHasGamma ? v[q] * gv[q] : v[q]);
+        parts[step % 2][0][row][col + q] = o.hi;
+        parts[step % 2][1][row][col + q] = o.lo;
       }
+    }
   };
-  // Pipelined: every span's loads are issued before any is staged. Otherwise one span at a time.
-  auto load_all_phi = [&](int k0) {
-    load_gamma(k0);
+  // Issues the copies of columns k0..k0+63 into a slot: the warp's x rows, and (the block's
+  // threads together) phi's rows and gamma. Rows past M or N and columns past K read as zero (the
+  // last split's last step may be short).
+  auto fill = [&](int stage, int k0) {
+    unsigned char *xs = x_tile(stage);
+    if constexpr (kAsyncX) {
 #pragma unroll
-    for (int j = 0; j < kPhiItems; ++j)
-      load_phi(k0, j, pv[j]);
-  };
-  auto stage_all_phi = [&](int buf) {
+      for (int i = lane; i < kWarpRows * kXRowChunks; i += 32) {
+        const int row = i / kXRowChunks, chunk = i % kXRowChunks, col = k0 + chunk * kXChunk;
+        const bool in = row0 + row < args.M && col < kK;
+        copy16_async_stream(swizzled_chunk<kXRowChunks>(xs, row, chunk), in ? x + (row0 + row) * kK + col : x, in ? 16 : 0);
+      }
+    } else {
+      for (int i = lane; i < kWarpRows * 64; i += 32) {
+        const int row = i / 64, cc = i % 64, col = k0 + cc;
+        const T v = row0 + row < args.M && col < kK ? x[(row0 + row) * kK + col] : T{};
+        reinterpret_cast<T *>(swizzled_chunk<kXRowChunks>(xs, row, cc / kXChunk))[cc % kXChunk] = v;
+      }
+    }
+    unsigned char *ps = phi_tile(stage);
+    // row kTiles * 8 is gamma's
+    auto source = [&](int row, int col) { return row < kTiles * 8 ? phi + i64(row) * kK + col : gamma + col; };
+    auto valid = [&](int row, int col) { return col < kK && (row < kMix || row == kTiles * 8); };
+    if constexpr (kAsyncP) {
 #pragma unroll
-    for (int j = 0; j < kPhiItems; ++j)
-      stage_phi(buf, j, pv[j]);
+      for (int i = threadIdx.x; i < kPhiRows * kPRowChunks; i += kThreads) {
+        const int row = i / kPRowChunks, chunk = i % kPRowChunks, col = k0 + chunk * kPChunk;
+        const bool in = valid(row, col);
+        copy16_async<true>(swizzled_chunk<kPRowChunks>(ps, row, chunk), in ? source(row, col) : phi, in ? 16 : 0);
+      }
+    } else {
+      for (int i = threadIdx.x; i < kPhiRows * 64; i += kThreads) {
+        const int row = i / 64, cc = i % 64, col = k0 + cc;
+        const P v = valid(row, col) ? *source(row, col) : P{};
+        reinterpret_cast<P *>(swizzled_chunk<kPRowChunks>(ps, row, cc / kPChunk))[cc % kPChunk] = v;
+      }
+    }
   };
-
   float acc[kMT][kTiles][4];
   float sq[kMT][2];
 #pragma unroll
@@ -183,25 +213,30 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
       acc[mt][nt][0] = acc[mt][nt][1] = acc[mt][nt][2] = acc[mt][nt][3] = 0.0f;
   }
 
-  if constexpr (kPipelined) {
-    load_x(k_begin);
-    load_all_phi(k_begin);
-    stage_all_phi(0);
-    __syncthreads();
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < steps)
+      fill(st, k_begin + 64 * st);
+    commit_async();
   }
-  int buf = 0;
-  for (int k0 = k_begin; k0 < k_end; k0 += 64, buf = kBuffers == 2 ? buf ^ 1 : 0) {
-    if constexpr (!kPipelined) {
-      load_x(k0);
-      __syncthreads(); // every warp is done with the previous step's tile
-      load_gamma(k0);
-#pragma unroll 1
-      for (int j = 0; j < kPhiItems; ++j) {
-        load_phi(k0, j, pv[0]);
-        stage_phi(0, j, pv[0]);
-      }
-      __syncthreads();
-    }
+  if (kSplitAhead && steps > 0) {
+    wait_async<kStages - 2>();
+    __syncthreads();
+    split_phi(0);
+  }
+  for (int i = 0; i < steps; ++i) {
+    const int k0 = k_begin + 64 * i;
+    // This thread's copies of step i (with kSplitAhead, of step i + 1 too) have landed.
+    wait_async<kSplitAhead ? kStages - 3 : kStages - 2>();
+    __syncthreads(); // ... every thread's, and every warp is done with step i - 1
+    // The slot refilled here is step i - 1's.
+    if (i + kStages - 1 < steps)
+      fill((i + kStages - 1) % kStages, k0 + 64 * (kStages - 1));
+    commit_async();
+    if (kSplitAhead && i + 1 < steps)
+      split_phi(i + 1); // its buffer was last read in step i - 1
+    unsigned char *xs = x_tile(i % kStages), *ps = phi_tile(i % kStages);
+
     float xv[kMT][2][2][8];
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
@@ -209,15 +244,7 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int grp = 0; grp < 2; ++grp)
-#pragma unroll
-          for (int e = 0; e < 8; ++e)
-            xv[mt][h][grp][e] = to_float(xr[mt][h][grp].v[e]);
-    const bool more = k0 + 64 < k_end;
-    if (kPipelined && more) {
-      load_x(k0 + 64);
-      load_all_phi(k0 + 64);
-    }
-
+          read_swizzled8<T>(xs, mt * 16 + h * 8 + g, grp * 32 + t * 8, xv[mt][h][grp]);
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -237,17 +264,31 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
       for (int nt = 0; nt < kTiles; ++nt)
         step[mt][nt][0] = step[mt][nt][1] = step[mt][nt][2] = step[mt][nt][3] = 0.0f;
 #pragma unroll
-    for (int grp = 0; grp < 2; ++grp)
+    for (int grp = 0; grp < 2; ++grp) {
+      float gv[8];
+      if constexpr (kHasGamma && !kSplitAhead)
+        read_swizzled8<P>(ps, kTiles * 8, grp * 32 + t * 8, gv);
 #pragma unroll
       for (int nt = 0; nt < kTiles; ++nt) {
-        // b[part][column]: this thread's eight columns of mix nt * 8 + g
-        unsigned b[kParts][8];
+        // this thread's eight columns of mix nt * 8 + g, times gamma, as TF32 operands
+        unsigned b[2][8];
+        if constexpr (kSplitAhead) {
 #pragma unroll
-        for (int part = 0; part < kParts; ++part) {
-          const uint4 *src = reinterpret_cast<const uint4 *>(&ps[buf][part][nt * 8 + g][grp * 32 + t * 8]);
-          const uint4 lo4 = src[0], hi4 = src[1];
-          b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
-          b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
+          for (int part = 0; part < 2; ++part) {
+            const uint4 *src = reinterpret_cast<const uint4 *>(&parts[i % 2][part][nt * 8 + g][grp * 32 + t * 8]);
+            const uint4 lo4 = src[0], hi4 = src[1];
+            b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
+            b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
+          }
+        } else {
+          float pv[8];
+          read_swizzled8<P>(ps, nt * 8 + g, grp * 32 + t * 8, pv);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            const POp o(kHasGamma ? pv[e] * gv[e] : pv[e]);
+            b[0][e] = o.hi;
+            b[1][e] = o.lo;
+          }
         }
 #pragma unroll
         for (int s = 0; s < 4; ++s)
@@ -258,11 +299,12 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
             if constexpr (!kTf32) {
               if constexpr (!kExactX)
                 mma_tf32(step[mt][nt], a0.lo, a1.lo, a2.lo, a3.lo, b[0][2 * s], b[0][2 * s + 1]);
-              mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[kParts - 1][2 * s], b[kParts - 1][2 * s + 1]);
+              mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[1][2 * s], b[1][2 * s + 1]);
             }
             mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[0][2 * s], b[0][2 * s + 1]);
           }
       }
+    }
 #pragma unroll
     for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
@@ -270,14 +312,6 @@ __global__ void __launch_bounds__(kThreads) project_fwd(const __grid_constant__ 
 #pragma unroll
         for (int q = 0; q < 4; ++q)
           acc[mt][nt][q] += step[mt][nt][q];
-    if constexpr (kPipelined) {
-      // With two buffers, the other one was last read before the previous step's barrier.
-      if constexpr (kBuffers == 1)
-        __syncthreads();
-      if (more)
-        stage_all_phi(kBuffers == 2 ? buf ^ 1 : 0);
-      __syncthreads();
-    }
   }
 
   // split s's partials: (M, N) H then (M) ms, M (N + 1) floats a split (one reduce_rows finishes both)

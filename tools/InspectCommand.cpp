@@ -57,11 +57,12 @@ void printResources(const CacheEntry &E, const KernelSpec &S) {
                << "registers:     " << R.Registers << " per thread\n"
                << "spill stores:  " << R.SpillStoreBytes << " bytes\n"
                << "spill loads:   " << R.SpillLoadBytes << " bytes\n"
-               << "shared memory: " << R.SharedBytes << " bytes per block (static)\n"
+               << "shared memory: " << R.SharedBytes << " bytes per block (static) + " << dynamicSharedBytes(S)
+               << " (dynamic)\n"
                << "stack frame:   " << R.StackBytes << " bytes per thread\n"
                << "constant[0]:   " << R.ConstantBytes << " bytes\n"
                << "tile config:   threads=" << S.Tile.Threads << " vec=" << S.Tile.Vec
-               << " (default heuristic)\n"
+               << " rows=" << S.Tile.Rows << " (default heuristic)\n"
                << "cubin:         " << E.Cubin.size() << " bytes\n";
 }
 

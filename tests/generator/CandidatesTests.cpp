@@ -1,6 +1,7 @@
 // mhcjit tests: the autotuner's candidate tile configs (pruning, defaults, order, M rules).
 // Pure generator code: no NVRTC, no GPU.
 #include "mhcjit/Candidates.h"
+#include "mhcjit/KernelSource.h"
 #include "mhcjit/TileHeuristic.h"
 
 #include "TestSupport.h"
@@ -93,6 +94,30 @@ TEST_CASE("project forward candidates give each warp 1, 2 or 4 whole tiles of 16
   KernelSpec Bad = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
   Bad.Tile = TileConfig{128, 8, 48}; // 12 tokens per warp
   CHECK(failureOf(validateSpec(Bad)).Failed);
+}
+
+TEST_CASE("only project forward asks for dynamic shared memory, and every candidate fits an H100 SM") {
+  const int H100BlockLimit = 227 * 1024; // the most dynamic shared memory a block may opt in to
+  for (const KernelSpec &Base : everySpec()) {
+    KernelSpec S = Base;
+    for (ParamType Params : {ParamType::FP32, ParamType::Stream}) {
+      S.Params = Params;
+      for (const TileConfig &T : tileCandidates(Base)) {
+        S.Tile = T;
+        const int Bytes = dynamicSharedBytes(S);
+        INFO(canonicalRecord(S));
+        if (S.Operation == Op::Project && S.Dir == Direction::Forward) {
+          CHECK(Bytes > 0);
+          CHECK(Bytes <= H100BlockLimit);
+        } else {
+          CHECK(Bytes == 0);
+        }
+      }
+    }
+  }
+  // the default at n = 4, bf16, tf32 leaves room for two blocks an SM (228 KB, 1 KB each reserved)
+  KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
+  CHECK(2 * (dynamicSharedBytes(S) + 1024) <= 228 * 1024);
 }
 
 TEST_CASE("vec candidates divide C and respect 16-byte accesses") {

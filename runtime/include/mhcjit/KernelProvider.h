@@ -45,6 +45,7 @@ struct LoadedKernel {
   CUfunction Function = nullptr;
   int SmCount = 0;     ///< multiprocessors of the context's device, for grid sizing
   int BlocksPerSm = 0; ///< blocks of Spec.Tile.Threads threads resident per multiprocessor
+  int SharedBytes = 0; ///< dynamic shared memory of every launch (dynamicSharedBytes())
   /// The device runs programmatic dependent launches (compute capability 9.0 and later).
   bool DependentLaunch = false;
   std::shared_ptr<const CacheEntry> Entry;
