@@ -22,8 +22,9 @@ struct GeneratedKernel {
 /// Renders the spec; fails with validateSpec()'s message on a bad spec.
 llvm::Expected<GeneratedKernel> generateKernel(const KernelSpec &Spec);
 
-/// Bytes of dynamic shared memory the spec's kernel is launched with: project forward's phi
-/// tiles and x ring (templates/mhc_args.h), 0 for every other kernel.
+/// Bytes of dynamic shared memory the spec's kernel is launched with: project forward's ring of
+/// x, phi and gamma steps (templates/mhc_args.h, project_fwd_shared_bytes), 0 for every other
+/// kernel.
 int dynamicSharedBytes(const KernelSpec &Spec);
 
 } // namespace mhcjit
