@@ -21,6 +21,8 @@ MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
   return ((K + project_fwd_splits(K) - 1) / project_fwd_splits(K) + 63) / 64 * 64;
 }
+/// Row stride in words of project forward's tiles of split phi (64 columns and 4 words of padding).
+constexpr int kProjectFwdPartStride = 68;
 /// Whether project forward's block splits phi * gamma into its two TF32 parts a step ahead (the
 /// fp32 mode at N <= 24, where a step's x is at most 32 KB so that three slots fit), rather than
 /// every warp splitting the fragments it reads.
@@ -36,11 +38,11 @@ MHC_HOST_DEVICE constexpr int project_fwd_stages(int n, int elem_bytes, int rows
 }
 /// project forward's dynamic shared memory: its ring of slots, each a step's 64 columns of x
 /// (rows tokens), of phi (N rows rounded up to 8) and of gamma; where phi is split ahead, also
-/// two tiles of its two TF32 parts (rows of 68 words).
+/// two tiles of its two TF32 parts (rows of kProjectFwdPartStride words).
 MHC_HOST_DEVICE constexpr int project_fwd_shared_bytes(int n, int elem_bytes, int param_bytes, int rows, bool tf32) {
   return project_fwd_stages(n, elem_bytes, rows, tf32) *
              (rows * 64 * elem_bytes + ((n * n + 2 * n + 7) / 8 * 8 + 1) * 64 * param_bytes) +
-         (project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 2 * 2 * ((n * n + 2 * n + 7) / 8 * 8) * 68 * 4 : 0);
+         (project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 2 * 2 * ((n * n + 2 * n + 7) / 8 * 8) * kProjectFwdPartStride * 4 : 0);
 }
 /// project backward runs on tensor cores while its registers hold all N mixes without spilling
 /// (N = n^2 + 2n <= 24, n <= 4; ptxas: 176 registers at n = 4 tf32, 254 in the fp32 mode), else on

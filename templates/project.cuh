@@ -113,11 +113,12 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
   // row of gamma, each row 64 columns as stored, in 16-byte chunks.
   constexpr int kStages = project_fwd_stages(kN, sizeof(T), kRows, kTf32);
   // In the fp32 mode each element of phi * gamma becomes two TF32 parts; at N <= 24 (and steps
-  // of x up to 32 KB) the block splits a step's tile once, one step ahead, into a double-buffered tile of parts (row stride
-  // 68 words: the float4 reads of a quarter warp hit 8 distinct 4-bank groups), instead of every
-  // warp splitting its fragments. In tf32 the warps round their fragments as they read them.
+  // of x up to 32 KB) the block splits a step's tile once, one step ahead, into a double-buffered
+  // tile of parts (row stride 68 words: the float4 reads of a quarter warp hit 8 distinct 4-bank
+  // groups), instead of every warp splitting its fragments. In tf32 the warps round their
+  // fragments as they read them.
   constexpr bool kSplitAhead = project_fwd_split_ahead(kN, sizeof(T), kRows, kTf32);
-  constexpr int kPartStride = 68;
+  constexpr int kPartStride = kProjectFwdPartStride;
   constexpr int kPartBytes = kSplitAhead ? 2 * 2 * kTiles * 8 * kPartStride * 4 : 0;
   constexpr int kWarpRows = 16 * kMT;
   constexpr int kXChunk = 16 / int(sizeof(T)), kXRowChunks = 64 / kXChunk;
