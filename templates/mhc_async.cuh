@@ -13,27 +13,31 @@ __device__ __forceinline__ unsigned shared_address(const void *p) {
   return unsigned(a);
 }
 
-/// Copies `bytes` (0..16) bytes from global `src` to 16 bytes of shared `dst` and zero-fills the
-/// rest; both addresses 16-byte aligned. kL1 keeps the line in L1 (data that other warps of the
-/// block read too), otherwise it is cached in L2 only (streamed data).
-template <bool kL1> __device__ __forceinline__ void copy16_async(void *dst, const void *src, int bytes) {
+/// Copies `bytes` (0..16) bytes from global `src` to the 16 bytes at shared address `dst` and
+/// zero-fills the rest; both addresses 16-byte aligned. kL1 keeps the line in L1 (data that other
+/// warps of the block read too), otherwise it is cached in L2 only (streamed data).
+template <bool kL1> __device__ __forceinline__ void copy16_async(unsigned dst, const void *src, int bytes) {
   if constexpr (kL1)
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src), "r"(bytes)
-                 : "memory");
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
   else
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(shared_address(dst)), "l"(src), "r"(bytes)
-                 : "memory");
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+template <bool kL1> __device__ __forceinline__ void copy16_async(void *dst, const void *src, int bytes) {
+  copy16_async<kL1>(shared_address(dst), src, bytes);
 }
 
-/// copy16_async for data read once (a stream): marked evict-first in L2, so that it does not push
-/// out what other blocks will read again there.
-__device__ __forceinline__ void copy16_async_stream(void *dst, const void *src, int bytes) {
-  asm volatile("{\n"
-               "  .reg .b64 policy;\n"
-               "  createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
-               "  cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, policy;\n"
-               "}" ::"r"(shared_address(dst)),
-               "l"(src), "r"(bytes)
+/// The L2 policy of data read once (a stream): evict first, so that it does not push out what
+/// other blocks will read again there. Made once per thread and passed to copy16_async_stream.
+__device__ __forceinline__ unsigned long long stream_policy() {
+  unsigned long long policy;
+  asm("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+
+/// copy16_async (L2 only) under an L2 cache policy from stream_policy().
+__device__ __forceinline__ void copy16_async_stream(unsigned dst, const void *src, int bytes, unsigned long long policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;" ::"r"(dst), "l"(src), "r"(bytes),
+               "l"(policy)
                : "memory");
 }
 

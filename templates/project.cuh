@@ -166,17 +166,44 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
       }
     }
   };
-  // Issues the copies of columns k0..k0+63 into a slot: the warp's x rows, and (the block's
-  // threads together) phi's rows and gamma. Rows past M or N and columns past K read as zero (the
-  // last split's last step may be short).
-  auto fill = [&](int stage, int k0) {
+  // The async copies follow per-thread plans made once, so that a step's fill adds offsets
+  // only. A lane's x chunks keep one column chunk (lane % kXRowChunks) and take the rows
+  // lane / kXRowChunks + j kXRowStep, j < kXCopies; a thread's phi chunks likewise keep
+  // threadIdx.x % kPRowChunks and take the rows threadIdx.x / kPRowChunks + j kPRowStep. The
+  // row steps are even, so all rows of a plan share one swizzle (row & 1) and the shared
+  // addresses are a base plus constants. Example (bf16 x, 128 tokens, 8 warps, fp32 phi, 256
+  // threads): lane 13 copies chunk 5 of rows 1, 5, 9, 13 of its warp's 16; thread 37 copies chunk
+  // 5 of phi rows 2 and 18.
+  constexpr int kXRowStep = 32 / kXRowChunks, kXCopies = kWarpRows / kXRowStep;
+  constexpr int kPRowStep = kThreads / kPRowChunks, kPCopies = (kPhiRows + kPRowStep - 1) / kPRowStep;
+  static_assert(kXRowStep % 2 == 0 && kWarpRows % kXRowStep == 0 && kXCopies <= 32, "x plan: whole rows, one swizzle");
+  static_assert(kThreads % kPRowChunks == 0 && kPRowStep % 2 == 0, "phi plan: one swizzle");
+  const int x_chunk = lane % kXRowChunks, x_row = lane / kXRowChunks;
+  const int p_chunk = threadIdx.x % kPRowChunks, p_row = threadIdx.x / kPRowChunks;
+  const T *x_src = x + (row0 + x_row) * kK + k_begin + x_chunk * kXChunk; // step 0's chunk of row j = 0
+  const P *phi_src = phi + i64(p_row) * kK + k_begin + p_chunk * kPChunk;
+  const P *gamma_src = kHasGamma ? gamma + k_begin + p_chunk * kPChunk : phi;
+  const unsigned x_dst = shared_address(swizzled_chunk<kXRowChunks>(x_tile(0), x_row, x_chunk));
+  const unsigned p_dst = shared_address(swizzled_chunk<kPRowChunks>(phi_tile(0), p_row, p_chunk));
+  unsigned x_rows_in = 0; // bit j: row j of the x plan is a token
+#pragma unroll
+  for (int j = 0; j < kXCopies; ++j)
+    x_rows_in |= (row0 + x_row + j * kXRowStep < args.M ? 1u : 0u) << j;
+  const unsigned long long policy = stream_policy();
+
+  // Issues the copies of step `step` (columns k0..k0+63, k0 = k_begin + 64 step) into a slot: the
+  // warp's x rows, and (the block's threads together) phi's rows and gamma. Rows past M or N and
+  // columns past K read as zero (the last split's last step may be short).
+  auto fill = [&](int stage, int step) {
+    const int k0 = k_begin + 64 * step;
     unsigned char *xs = x_tile(stage);
     if constexpr (kAsyncX) {
+      const bool col_in = k0 + x_chunk * kXChunk < kK;
 #pragma unroll
-      for (int i = lane; i < kWarpRows * kXRowChunks; i += 32) {
-        const int row = i / kXRowChunks, chunk = i % kXRowChunks, col = k0 + chunk * kXChunk;
-        const bool in = row0 + row < args.M && col < kK;
-        copy16_async_stream(swizzled_chunk<kXRowChunks>(xs, row, chunk), in ? x + (row0 + row) * kK + col : x, in ? 16 : 0);
+      for (int j = 0; j < kXCopies; ++j) {
+        const bool in = col_in && (x_rows_in >> j & 1u);
+        copy16_async_stream(x_dst + stage * kSlotBytes + j * kXRowStep * kXRowChunks * 16,
+                            in ? x_src + 64 * step + i64(j) * kXRowStep * kK : x, in ? 16 : 0, policy);
       }
     } else {
       for (int i = lane; i < kWarpRows * 64; i += 32) {
@@ -185,21 +212,24 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
         reinterpret_cast<T *>(swizzled_chunk<kXRowChunks>(xs, row, cc / kXChunk))[cc % kXChunk] = v;
       }
     }
-    unsigned char *ps = phi_tile(stage);
-    // row kTiles * 8 is gamma's
-    auto source = [&](int row, int col) { return row < kTiles * 8 ? phi + i64(row) * kK + col : gamma + col; };
-    auto valid = [&](int row, int col) { return col < kK && (row < kMix || row == kTiles * 8); };
     if constexpr (kAsyncP) {
+      const bool col_in = k0 + p_chunk * kPChunk < kK;
 #pragma unroll
-      for (int i = threadIdx.x; i < kPhiRows * kPRowChunks; i += kThreads) {
-        const int row = i / kPRowChunks, chunk = i % kPRowChunks, col = k0 + chunk * kPChunk;
-        const bool in = valid(row, col);
-        copy16_async<true>(swizzled_chunk<kPRowChunks>(ps, row, chunk), in ? source(row, col) : phi, in ? 16 : 0);
+      for (int j = 0; j < kPCopies; ++j) {
+        const int row = p_row + j * kPRowStep; // row kTiles * 8 is gamma's
+        if (j + 1 < kPCopies || row < kPhiRows) {
+          const bool is_gamma = kHasGamma && row == kTiles * 8;
+          const bool in = col_in && (row < kMix || is_gamma);
+          const P *src = is_gamma ? gamma_src + 64 * step : phi_src + 64 * step + i64(j) * kPRowStep * kK;
+          copy16_async<true>(p_dst + stage * kSlotBytes + j * kPRowStep * kPRowChunks * 16, in ? src : phi, in ? 16 : 0);
+        }
       }
     } else {
+      unsigned char *ps = phi_tile(stage);
       for (int i = threadIdx.x; i < kPhiRows * 64; i += kThreads) {
         const int row = i / 64, cc = i % 64, col = k0 + cc;
-        const P v = valid(row, col) ? *source(row, col) : P{};
+        const bool in = col < kK && (row < kMix || row == kTiles * 8);
+        const P v = in ? (row < kTiles * 8 ? phi[i64(row) * kK + col] : gamma[col]) : P{};
         reinterpret_cast<P *>(swizzled_chunk<kPRowChunks>(ps, row, cc / kPChunk))[cc % kPChunk] = v;
       }
     }
@@ -217,7 +247,7 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
     if (st < steps)
-      fill(st, k_begin + 64 * st);
+      fill(st, st);
     commit_async();
   }
   if (kSplitAhead && steps > 0) {
@@ -226,13 +256,12 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
     split_phi(0);
   }
   for (int i = 0; i < steps; ++i) {
-    const int k0 = k_begin + 64 * i;
     // This thread's copies of step i (with kSplitAhead, of step i + 1 too) have landed.
     wait_async<kSplitAhead ? kStages - 3 : kStages - 2>();
     __syncthreads(); // ... every thread's, and every warp is done with step i - 1
     // The slot refilled here is step i - 1's.
     if (i + kStages - 1 < steps)
-      fill((i + kStages - 1) % kStages, k0 + 64 * (kStages - 1));
+      fill((i + kStages - 1) % kStages, i + kStages - 1);
     commit_async();
     if (kSplitAhead && i + 1 < steps)
       split_phi(i + 1); // its buffer was last read in step i - 1
@@ -426,14 +455,31 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   auto dms_stage = [&](int stage) { return reinterpret_cast<float *>(&stages[warp][stage][kXBytes + kDHBytes]); };
   const int cw = c - g * 8; // the warp's first column
 
-  // Issues the copies of the 8 tokens from m into a stage; tokens past m_end read as zero.
-  auto fill = [&](int stage, i64 m) {
+  // The async copies follow per-lane plans made once (as in the forward): a lane's x chunks keep
+  // one column chunk (lane % kRowChunks) and take rows lane / kRowChunks + j kXRowStep; its dH
+  // chunks are 16-byte chunks lane + 32 j of the step's 8N floats. Example (bf16): lane 13 copies
+  // chunk 5 of rows 1 and 5, and dH floats 52..55 and 180..183 of the step's 192 (n = 4).
+  constexpr int kXRowStep = 32 / kRowChunks, kXCopies = 8 / kXRowStep;
+  constexpr int kDHCopies = (2 * kMix + 31) / 32;
+  const int x_col = lane % kRowChunks, x_row0 = lane / kRowChunks;
+  const bool x_col_in = cw + x_col * kChunkElems < kK;
+  const T *x_src = x + (m_begin + x_row0) * kK + cw + x_col * kChunkElems; // step 0, row j = 0
+  unsigned x_dst[kXCopies]; // stage 0
+#pragma unroll
+  for (int j = 0; j < kXCopies; ++j)
+    x_dst[j] = shared_address(x_chunk(0, x_row0 + j * kXRowStep, x_col));
+  const unsigned dH_dst = shared_address(dH_stage(0) + 4 * lane), dms_dst = shared_address(dms_stage(0) + 4 * lane);
+
+  // Issues the copies of step `step` (the 8 tokens from m = m_begin + 8 step) into a stage;
+  // tokens past m_end read as zero. `full` (all 8 tokens in range) is a constant where fill
+  // calls it, so the steps before the last need no bounds arithmetic.
+  auto fill_tokens = [&](int stage, i64 step, bool full) {
+    const i64 m = m_begin + 8 * step;
     if constexpr (kAsyncX) {
 #pragma unroll
-      for (int i = lane; i < 8 * kRowChunks; i += 32) {
-        const int row = i / kRowChunks, chunk = i % kRowChunks, col = cw + chunk * kChunkElems;
-        const bool in = m + row < m_end && col < kK;
-        copy16_async<false>(x_chunk(stage, row, chunk), in ? x + (m + row) * kK + col : x, in ? 16 : 0);
+      for (int j = 0; j < kXCopies; ++j) {
+        const bool in = x_col_in && (full || m + x_row0 + j * kXRowStep < m_end);
+        copy16_async<false>(x_dst[j] + stage * kStageBytes, in ? x_src + (8 * step + j * kXRowStep) * kK : x, in ? 16 : 0);
       }
     } else {
       for (int i = lane; i < 8 * 64; i += 32) {
@@ -444,15 +490,19 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
     }
     const i64 valid = (m_end - m < 8 ? m_end - m : 8) * kMix; // dH floats of tokens in range
     if constexpr (kAsyncDH) {
-      for (int i = lane; i < 2 * kMix; i += 32) {
-        const i64 left = valid - 4 * i;
-        const int bytes = left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
-        copy16_async<true>(dH_stage(stage) + 4 * i, bytes ? args.dH + m * kMix + 4 * i : args.dH, bytes);
+#pragma unroll
+      for (int j = 0; j < kDHCopies; ++j) {
+        const int i = lane + 32 * j;
+        if (j + 1 < kDHCopies || i < 2 * kMix) {
+          const i64 left = valid - 4 * i;
+          const int bytes = full || left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
+          copy16_async<true>(dH_dst + stage * kStageBytes + 16 * 32 * j, bytes ? args.dH + m * kMix + 4 * i : args.dH, bytes);
+        }
       }
       if (lane < 2) {
         const i64 left = (m_end - m) - 4 * lane;
-        const int bytes = left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
-        copy16_async<true>(dms_stage(stage) + 4 * lane, bytes ? args.dms + m + 4 * lane : args.dms, bytes);
+        const int bytes = full || left >= 4 ? 16 : left > 0 ? int(left) * 4 : 0;
+        copy16_async<true>(dms_dst + stage * kStageBytes, bytes ? args.dms + m + 4 * lane : args.dms, bytes);
       }
     } else {
       for (int i = lane; i < 8 * kMix; i += 32)
@@ -460,6 +510,12 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
       if (lane < 8)
         dms_stage(stage)[lane] = m + lane < m_end ? args.dms[m + lane] : 0.0f;
     }
+  };
+  auto fill = [&](int stage, i64 step) {
+    if (m_begin + 8 * step + 8 <= m_end)
+      fill_tokens(stage, step, true);
+    else
+      fill_tokens(stage, step, false);
   };
 
   struct Step {
@@ -539,13 +595,13 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
     if (st < steps)
-      fill(st, m_begin + 8 * st);
+      fill(st, st);
     commit_async();
   }
   for (i64 i = 0; i < steps; ++i) {
     // The stage filled here was read in step i - 1, before its closing __syncwarp.
     if (i + kStages - 1 < steps)
-      fill(int((i + kStages - 1) % kStages), m_begin + 8 * (i + kStages - 1));
+      fill(int((i + kStages - 1) % kStages), i + kStages - 1);
     commit_async();
     wait_async<kStages - 1>(); // step i's copies have landed
     __syncwarp();              // ... every lane's
