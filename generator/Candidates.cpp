@@ -81,10 +81,7 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
   }
   std::vector<TileConfig> Out;
   for (const TileConfig &T : Raw) {
-    auto Same = [&](const TileConfig &O) {
-      return O.Threads == T.Threads && O.Vec == T.Vec && O.Rows == T.Rows;
-    };
-    if (std::any_of(Out.begin(), Out.end(), Same))
+    if (std::find(Out.begin(), Out.end(), T) != Out.end())
       continue;
     KernelSpec S = Spec;
     S.Tile = T;

@@ -299,9 +299,8 @@ bool operator==(const KernelSpec &A, const KernelSpec &B) {
   const ContractConstants &P = A.Contract, &Q = B.Contract;
   return A.Operation == B.Operation && A.Dir == B.Dir && A.N == B.N && A.C == B.C &&
          A.StreamType == B.StreamType && A.StreamLayout == B.StreamLayout && A.Prec == B.Prec &&
-         A.Tile.Threads == B.Tile.Threads && A.Tile.Vec == B.Tile.Vec &&
-         A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
-         A.Tile.Rows == B.Tile.Rows && A.HasGamma == B.HasGamma && A.HasBias == B.HasBias &&
+         A.Tile == B.Tile && A.AccumulateDx == B.AccumulateDx && A.PointerAlign == B.PointerAlign &&
+         A.HasGamma == B.HasGamma && A.HasBias == B.HasBias &&
          A.Params == B.Params && A.Stage == B.Stage &&
          P.Kind == Q.Kind &&
          floatBits(P.RmsEps) == floatBits(Q.RmsEps) && P.Rms == Q.Rms &&

@@ -1,6 +1,8 @@
 // mhcjit generator: default tile configs, a pure function of the spec's shape fields.
 #include "mhcjit/TileHeuristic.h"
 
+#include "mhc_args.h"
+
 #include <algorithm>
 
 namespace mhcjit {
@@ -90,12 +92,9 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     break;
   case Op::Project:
     // Tensor cores in both directions (templates/project.cuh). Forward: warps of 16 tokens
-    // sharing each step's phi tile in shared memory; at n <= 4 blocks of 4 warps (64 tokens,
-    // three blocks an SM: measured 13-16% faster than 8 warps at M = 16384-24576 and equal at
-    // M = 32768, `mhc-jit tune` on an H100), at n > 4 (phi tiles of 80 rows and more) 8 warps
-    // that share a tile over 128 tokens. Backward: 4 warps of 64 columns each.
-    Tile.Threads = Bwd ? 128 : Spec.N <= 4 ? 128 : 256;
-    Tile.Rows = Bwd ? 1 : Spec.N <= 4 ? 64 : 128;
+    // sharing each step's phi tile in shared memory (defaultTileChoices). Backward: 4 warps of
+    // 64 columns each.
+    Tile = Bwd ? TileConfig{128, 1, 1} : defaultTileChoices(Spec).front();
     break;
   case Op::Sinkhorn:
     // one token per thread; the backward's per-iteration history (shared memory) fits at 64
@@ -114,6 +113,51 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     break;
   }
   return Tile;
+}
+
+std::vector<TileConfig> defaultTileChoices(const KernelSpec &Spec) {
+  if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
+    return {defaultTileConfig(Spec)};
+  // Warps of 16 tokens sharing each step's phi tile. At n <= 4 with a 16-bit stream in tf32,
+  // 4 warps (64 tokens) a block fit three blocks an SM and fill the last wave in finer steps;
+  // 8 warps (128 tokens, two an SM) where that fills the waves better (defaultTileForGrid).
+  // Measured (`mhc-jit bench --op project`, H100, after the copy plans): 142.0 / 166.2 us at
+  // (8,2048,2560) / (3,8192,2048) with 64 tokens against 161.7 / 192.3 with 128, but 119.8
+  // against 98.2 at (1,4096,6656). In the fp32 mode the block splits phi a step ahead, work
+  // that 128 tokens share better (1138 against 885 us at (4,8192,7168)); fp32 streams and
+  // n > 4 (phi tiles of 80 rows and more) keep 128 tokens as well.
+  const TileConfig Wide{256, 1, 128}, Narrow{128, 1, 64};
+  if (Spec.N <= 4 && Spec.Prec == Precision::TF32 && dtypeSize(Spec.StreamType) == 2)
+    return {Narrow, Wide};
+  return {Wide};
+}
+
+TileConfig defaultTileForGrid(const KernelSpec &Spec, int64_t M, const SmShape &Sm) {
+  const std::vector<TileConfig> Choices = defaultTileChoices(Spec);
+  if (Choices.size() == 1 || M < 1 || Sm.SmCount < 1 || Sm.SharedPerSm < 1)
+    return Choices.front();
+  const int64_t K = int64_t(Spec.N) * Spec.C;
+  auto Fill = [&](const TileConfig &T) {
+    const int64_t Shared = mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType),
+                                                         dtypeSize(paramDType(Spec)), T.Rows,
+                                                         Spec.Prec == Precision::TF32);
+    // project_fwd's launch bounds ask for 512 threads an SM: 128 registers a thread, which
+    // ptxas uses (inspect --show resources), so registers allow 512 threads an SM
+    const int64_t PerSm = std::min<int64_t>({2048 / T.Threads, 512 / T.Threads,
+                                             Sm.SharedPerSm / (Shared + Sm.ReservedPerBlock)});
+    const int64_t Resident = std::max<int64_t>(PerSm, 1) * Sm.SmCount;
+    const int64_t Blocks = (M + T.Rows - 1) / T.Rows * mhc::project_fwd_splits(K);
+    const int64_t Waves = (Blocks + Resident - 1) / Resident;
+    return double(Blocks) / double(Waves * Resident);
+  };
+  TileConfig Best = Choices.front();
+  double BestFill = Fill(Best);
+  for (size_t I = 1; I < Choices.size(); ++I)
+    if (double F = Fill(Choices[I]); F > BestFill + 0.02) {
+      Best = Choices[I];
+      BestFill = F;
+    }
+  return Best;
 }
 
 } // namespace mhcjit

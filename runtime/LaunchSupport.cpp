@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
 
 namespace mhcjit {
 
@@ -137,19 +139,34 @@ llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64
   return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream, /*AfterPrevious=*/true);
 }
 
-llvm::Expected<int> currentSmCount() {
+llvm::Expected<SmShape> currentSmShape() {
   auto Context = ensureCurrentContext();
   if (!Context)
     return Context.takeError();
   const DriverApi &Api = *driverApi();
   CUdevice Device;
-  int Count = 0;
   if (llvm::Error E = checkCuda(Api.cuCtxGetDevice(&Device), "cuCtxGetDevice"))
     return std::move(E);
-  if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(&Count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, Device),
-                                "cuDeviceGetAttribute(multiprocessor count)"))
-    return std::move(E);
-  return Count;
+  static std::mutex Lock;
+  static std::map<CUdevice, SmShape> Known;
+  {
+    std::lock_guard<std::mutex> Guard(Lock);
+    auto It = Known.find(Device);
+    if (It != Known.end())
+      return It->second;
+  }
+  SmShape Shape;
+  const std::pair<CUdevice_attribute, int *> Wanted[] = {
+      {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, &Shape.SmCount},
+      {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_MULTIPROCESSOR, &Shape.SharedPerSm},
+      {CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK, &Shape.ReservedPerBlock}};
+  for (const auto &[Attribute, Value] : Wanted)
+    if (llvm::Error E = checkCuda(Api.cuDeviceGetAttribute(Value, Attribute, Device),
+                                  "cuDeviceGetAttribute(" + llvm::Twine(int(Attribute)) + ")"))
+      return std::move(E);
+  std::lock_guard<std::mutex> Guard(Lock);
+  Known.emplace(Device, Shape);
+  return Shape;
 }
 
 llvm::Expected<KernelSpec> specFor(const MixConfig &Config, Op Operation, Direction Dir) {

@@ -4,6 +4,8 @@
 
 #include "mhc_args.h"
 
+#include <algorithm>
+
 namespace mhcjit {
 
 namespace {
@@ -30,7 +32,17 @@ llvm::Expected<std::vector<KernelSpec>> kernelsForCall(const MixConfig &Config, 
   auto Base = specFor(Config, Operation, Dir);
   if (!Base)
     return Base.takeError();
-  return kernelVariants(*Base, Config.Params);
+  std::vector<KernelSpec> Specs = kernelVariants(*Base, Config.Params);
+  // An untuned call picks its tile among defaultTileChoices by its grid: pre-warm them all.
+  if (Base->Tile == defaultTileConfig(*Base))
+    for (const TileConfig &Tile : defaultTileChoices(*Base)) {
+      KernelSpec Other = *Base;
+      Other.Tile = Tile;
+      for (const KernelSpec &S : kernelVariants(Other, Config.Params))
+        if (std::find(Specs.begin(), Specs.end(), S) == Specs.end())
+          Specs.push_back(S);
+    }
+  return Specs;
 }
 
 std::vector<KernelSpec> kernelVariants(const KernelSpec &BaseSpec, ParamType Params) {

@@ -8,6 +8,7 @@
 #include "mhcjit/Errors.h"
 #include "mhcjit/KernelProvider.h"
 #include "mhcjit/KeyLock.h"
+#include "mhcjit/LaunchSupport.h"
 #include "mhcjit/Sha256.h"
 #include "mhcjit/TileHeuristic.h"
 #include "mhcjit/TileOverride.h"
@@ -317,10 +318,21 @@ llvm::Expected<DeviceIdentity> currentDeviceIdentity() {
   return Id;
 }
 
+TileConfig untunedTile(const KernelSpec &Spec, int64_t M) {
+  if (M < 1 || defaultTileChoices(Spec).size() == 1)
+    return defaultTileConfig(Spec);
+  auto Shape = currentSmShape();
+  if (!Shape) {
+    llvm::consumeError(Shape.takeError());
+    return defaultTileConfig(Spec);
+  }
+  return defaultTileForGrid(Spec, M, *Shape);
+}
+
 llvm::Expected<TileChoice> chooseTile(const TuningDb &Db, const KernelSpec &Spec,
                                       const DeviceIdentity &Device, int64_t M) {
   TileChoice Choice;
-  Choice.Tile = defaultTileConfig(Spec);
+  Choice.Tile = untunedTile(Spec, M);
   Choice.Reason = "heuristic (no tuning DB entry)";
   if (Db.empty()) {
     Choice.Reason = "heuristic (no tuning DB)";
@@ -331,9 +343,7 @@ llvm::Expected<TileChoice> chooseTile(const TuningDb &Db, const KernelSpec &Spec
     return Choice;
   std::vector<TileConfig> Candidates = tileCandidates(Spec);
   const TileConfig &W = Entry->Winner;
-  bool Known = std::any_of(Candidates.begin(), Candidates.end(), [&](const TileConfig &C) {
-    return C.Threads == W.Threads && C.Vec == W.Vec && C.Rows == W.Rows;
-  });
+  bool Known = std::find(Candidates.begin(), Candidates.end(), W) != Candidates.end();
   if (!Known) {
     Choice.Reason = "heuristic (the tuning DB winner threads=" + std::to_string(W.Threads) +
                     " vec=" + std::to_string(W.Vec) + " rows=" + std::to_string(W.Rows) +
@@ -395,15 +405,16 @@ TileConfig runtimeTile(const KernelSpec &Spec, int64_t M) {
   // M < 1 is a spec query (inspect, prewarm, specFor), never a launch: nothing to tune there
   const bool Autotune = runtimeOptions().Autotune && M >= 1;
   if (Db.empty() && !Autotune)
-    return defaultTileConfig(Spec);
+    return untunedTile(Spec, M);
   // NOTE: no device (prewarm, inspect without a GPU) means no identity to match: the heuristic.
   auto Device = currentDeviceIdentity();
   if (!Device) {
     llvm::consumeError(Device.takeError());
     return defaultTileConfig(Spec);
   }
+  // A bucket's tuned tile, or none: the untuned tile follows the call's own M (untunedTile).
   static std::mutex Lock;
-  static std::unordered_map<ChoiceKey, TileConfig, ChoiceKeyHash> Memo;
+  static std::unordered_map<ChoiceKey, llvm::Optional<TileConfig>, ChoiceKeyHash> Memo;
   KernelSpec Untiled = Spec;
   Untiled.Tile = TileConfig{0, 0, 0};
   ChoiceKey Key{Untiled, tuningMBucket(Spec, M), Device->GpuName, Device->SmCount};
@@ -411,29 +422,29 @@ TileConfig runtimeTile(const KernelSpec &Spec, int64_t M) {
     std::lock_guard<std::mutex> Guard(Lock);
     auto It = Memo.find(Key);
     if (It != Memo.end())
-      return It->second;
+      return It->second ? *It->second : untunedTile(Spec, M);
   }
-  TileConfig Tile = defaultTileConfig(Spec);
+  llvm::Optional<TileConfig> Tuned;
   auto Choice = chooseTile(Db, Spec, *Device, M);
-  if (Choice)
-    Tile = Choice->Tile;
-  else
+  if (Choice && Choice->FromDb)
+    Tuned = Choice->Tile;
+  else if (!Choice)
     llvm::consumeError(Choice.takeError());
-  if (Autotune && !(Choice && Choice->FromDb)) {
+  if (Autotune && !Tuned) {
     // MHCJIT_AUTOTUNE=1 and no usable entry: tune now (once per spec and bucket)
-    auto Tuned = autotuneOnFirstUse(Spec, *Device, M);
-    if (Tuned) {
-      Tile = *Tuned;
+    auto Winner = autotuneOnFirstUse(Spec, *Device, M);
+    if (Winner) {
+      Tuned = *Winner;
     } else if (const auto &Warn = runtimeOptions().Warn) {
       Warn("MHCJIT_AUTOTUNE: tuning " + specLabel(Spec) + " failed, using the heuristic tile: " +
-           llvm::toString(Tuned.takeError()));
+           llvm::toString(Winner.takeError()));
     } else {
-      llvm::consumeError(Tuned.takeError());
+      llvm::consumeError(Winner.takeError());
     }
   }
   std::lock_guard<std::mutex> Guard(Lock);
-  Memo.emplace(std::move(Key), Tile);
-  return Tile;
+  Memo.emplace(std::move(Key), Tuned);
+  return Tuned ? *Tuned : untunedTile(Spec, M);
 }
 
 } // namespace mhcjit

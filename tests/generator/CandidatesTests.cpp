@@ -28,10 +28,6 @@ KernelSpec specOf(Op O, Direction D, int N = 4, int64_t C = 7168, DType T = DTyp
   return S;
 }
 
-bool sameTile(const TileConfig &A, const TileConfig &B) {
-  return A.Threads == B.Threads && A.Vec == B.Vec && A.Rows == B.Rows;
-}
-
 std::vector<KernelSpec> everySpec() {
   std::vector<KernelSpec> Specs;
   for (Op O : allOps())
@@ -53,7 +49,7 @@ TEST_CASE("every candidate list starts with the default, is small, unique and va
     CAPTURE(Label);
     std::vector<TileConfig> List = tileCandidates(S);
     REQUIRE(!List.empty());
-    CHECK(sameTile(List.front(), defaultTileConfig(S)));
+    CHECK((List.front() == defaultTileConfig(S)));
     CHECK(List.size() <= 12);
     for (size_t I = 0; I < List.size(); ++I) {
       KernelSpec T = S;
@@ -62,7 +58,7 @@ TEST_CASE("every candidate list starts with the default, is small, unique and va
       CHECK(List[I].Threads <= 1024);
       CHECK(List[I].Vec * dtypeSize(S.StreamType) <= 16);
       for (size_t J = 0; J < I; ++J)
-        CHECK(!sameTile(List[I], List[J]));
+        CHECK(!(List[I] == List[J]));
     }
   }
 }
@@ -72,11 +68,11 @@ TEST_CASE("the candidate order is deterministic (it is the tie-break order)") {
   std::vector<TileConfig> A = tileCandidates(S), B = tileCandidates(S);
   REQUIRE(A.size() == B.size());
   for (size_t I = 0; I < A.size(); ++I)
-    CHECK(sameTile(A[I], B[I]));
+    CHECK((A[I] == B[I]));
   // bf16, C = 7168: vec 8, 4 and 2, four thread counts each; the heuristic's (256, 2) first
   CHECK(A.size() == 12);
-  CHECK(sameTile(A[0], TileConfig{256, 2, 1}));
-  CHECK(sameTile(A[1], TileConfig{128, 8, 1}));
+  CHECK((A[0] == TileConfig{256, 2, 1}));
+  CHECK((A[1] == TileConfig{128, 8, 1}));
 }
 
 TEST_CASE("project forward candidates give each warp 1, 2 or 4 whole tiles of 16 tokens") {
@@ -146,7 +142,7 @@ TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 
       CAPTURE(specLabel(S));
       std::vector<TileConfig> List = tileCandidates(S);
       REQUIRE(List.size() == 3); // the default is one of the three thread counts
-      CHECK(sameTile(List.front(), defaultTileConfig(S)));
+      CHECK((List.front() == defaultTileConfig(S)));
       std::vector<int> Threads;
       for (const TileConfig &T : List) {
         CHECK(T.Vec == 1); // a thread per token: no vector width, no token rows
@@ -183,4 +179,43 @@ TEST_CASE("the untiled record drops the tile and parses back with any tile") {
   CHECK(*Back == Other);
   auto Bad = specFromUntiledRecord(canonicalRecord(S), Other.Tile);
   CHECK(contains(failureOf(Bad).Message, "no normalised tile"));
+}
+
+TEST_CASE("project forward's untuned tile is the one whose grid fills its waves best") {
+  const TileConfig Narrow{128, 1, 64}, Wide{256, 1, 128};
+  const KernelSpec Bf16 = specOf(Op::Project, Direction::Forward, 4, 2560, DType::BF16, Precision::TF32);
+  const std::vector<TileConfig> Choices = defaultTileChoices(Bf16);
+  REQUIRE(Choices.size() == 2);
+  CHECK((Choices[0] == Narrow));
+  CHECK((Choices[1] == Wide));
+  CHECK((defaultTileConfig(Bf16) == Narrow));
+  // every choice is a tuning candidate, so a tuned entry can always name it
+  for (const TileConfig &T : Choices) {
+    const std::vector<TileConfig> List = tileCandidates(Bf16);
+    CHECK(std::find(List.begin(), List.end(), T) != List.end());
+  }
+  // one choice: the fp32 mode, fp32 streams, n > 4, and every other op
+  CHECK(defaultTileChoices(specOf(Op::Project, Direction::Forward, 4, 2560, DType::BF16, Precision::FP32)).size() == 1);
+  CHECK(defaultTileChoices(specOf(Op::Project, Direction::Forward, 4, 2560, DType::FP32, Precision::TF32)).size() == 1);
+  CHECK(defaultTileChoices(specOf(Op::Project, Direction::Forward, 8, 2560, DType::BF16, Precision::TF32)).size() == 1);
+  CHECK(defaultTileChoices(specOf(Op::Project, Direction::Backward, 4, 2560, DType::BF16, Precision::TF32)).size() == 1);
+  CHECK(defaultTileChoices(specOf(Op::Aggregate, Direction::Forward)).size() == 1);
+
+  // an H100 or H200: 132 SMs, 228 KB of shared memory an SM, 1 KB reserved a block; 64 tokens
+  // fit three blocks an SM (57 KB each), 128 tokens two (89 KB)
+  const SmShape Hopper{132, 233472, 1024};
+  auto At = [&](int64_t C, int64_t M) {
+    return defaultTileForGrid(specOf(Op::Project, Direction::Forward, 4, C, DType::BF16, Precision::TF32), M, Hopper);
+  };
+  CHECK((At(2560, 16384) == Narrow)); // 768 blocks: 1.94 waves of 396, against 384 in 1.45 of 264
+  CHECK((At(2048, 24576) == Narrow)); // the same counts
+  CHECK((At(6656, 4096) == Wide));    // 256 blocks: 0.97 waves of 264, against 512 in 1.29 of 396
+  CHECK((At(7168, 32768) == Narrow)); // 4608 in 11.6 waves of 396, 2304 in 8.7 of 264: a tie
+  CHECK((At(16384, 8192) == Narrow)); // 2688 in 6.8 waves, 1344 in 5.1
+  // no device shape or no M: the default
+  CHECK((defaultTileForGrid(Bf16, 4096, SmShape{}) == Narrow));
+  CHECK((defaultTileForGrid(Bf16, 0, Hopper) == Narrow));
+  // a spec with one choice keeps it whatever the grid
+  const KernelSpec Fp32Mode = specOf(Op::Project, Direction::Forward, 4, 6656, DType::BF16, Precision::FP32);
+  CHECK((defaultTileForGrid(Fp32Mode, 4096, Hopper) == Wide));
 }

@@ -25,14 +25,10 @@ namespace {
 /// (256 MiB memsets, about 0.1 ms each) and the scratch fills. It runs in about a second.
 constexpr double TuneSecondsBound = 20.0;
 
-bool sameTile(const TileConfig &A, const TileConfig &B) {
-  return A.Threads == B.Threads && A.Vec == B.Vec && A.Rows == B.Rows;
-}
-
 /// The index of Tile among Timings' candidates, or Timings.size().
 size_t indexOf(const std::vector<CandidateTiming> &Timings, const TileConfig &Tile) {
   for (size_t I = 0; I < Timings.size(); ++I)
-    if (sameTile(Timings[I].Tile, Tile))
+    if (Timings[I].Tile == Tile)
       return I;
   return Timings.size();
 }
@@ -84,7 +80,7 @@ TEST_CASE("tuning each op picks a valid winner in bounded time, matches the refe
       // every candidate timed, in candidate order, with a median inside its own min..max
       REQUIRE(First.Entry.Timings.size() == Candidates.size());
       for (size_t I = 0; I < Candidates.size(); ++I) {
-        CHECK(sameTile(First.Entry.Timings[I].Tile, Candidates[I]));
+        CHECK((First.Entry.Timings[I].Tile == Candidates[I]));
         const LaunchTiming &T = First.Timings[I];
         CHECK(T.SamplesMs.size() >= 20);
         CHECK((T.MinMs > 0 && T.MinMs <= T.MedianMs && T.MedianMs <= T.MaxMs));
@@ -108,7 +104,7 @@ TEST_CASE("tuning each op picks a valid winner in bounded time, matches the refe
       }
       // again: the same winner, or one inside the 2% band of either run
       TuneResult Second = take(tuneSpec(Base, TuneTokens));
-      const bool Same = sameTile(First.Entry.Winner, Second.Entry.Winner);
+      const bool Same = (First.Entry.Winner == Second.Entry.Winner);
       const bool Banded = inBand(First.Entry.Timings, indexOf(First.Entry.Timings, Second.Entry.Winner)) ||
                           inBand(Second.Entry.Timings, indexOf(Second.Entry.Timings, First.Entry.Winner));
       CHECK_MESSAGE((Same || Banded), "first winner #" << First.WinnerIndex << ", second #" << Second.WinnerIndex
@@ -151,7 +147,7 @@ TEST_CASE("MHCJIT_AUTOTUNE tunes on first use on its own buffers, stores the win
       CHECK(indexOf(Entry->Timings, Entry->Winner) < Entry->Timings.size());
       CHECK(Entry->Timings.size() == tileCandidates(Base).size());
       // the runtime now launches with the stored winner
-      CHECK(sameTile(runtimeTile(Base, 1000), Entry->Winner));
+      CHECK((runtimeTile(Base, 1000) == Entry->Winner));
     }
   setRuntimeOptions(Saved);
   llvm::sys::fs::remove_directories(Dir);

@@ -13,6 +13,7 @@
 #include "TestSupport.h"
 #include "doctest/doctest.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -25,10 +26,6 @@ MixConfig config(int64_t C) {
   MixConfig Config;
   Config.C = C;
   return Config;
-}
-
-bool sameTile(const TileConfig &A, const TileConfig &B) {
-  return A.Threads == B.Threads && A.Vec == B.Vec && A.Rows == B.Rows;
 }
 
 /// The tile a launch of Op/Dir with Config would use (callSpec, as the op code calls it).
@@ -51,14 +48,14 @@ TEST_CASE("a tile override forces every candidate of every op onto the launch sp
       for (const TileConfig &Tile : tileCandidates(Base)) {
         {
           ScopedTileOverride Force(Base, Tile);
-          CHECK(sameTile(launchTile(Config, O, D), Tile));
+          CHECK((launchTile(Config, O, D) == Tile));
           // the variants the launch code derives (dx accumulation, other M) keep the forced tile
-          CHECK(sameTile(launchTile(Config, O, D, /*Accumulate=*/true, /*M=*/1), Tile));
-          CHECK(sameTile(specFor(Config, O, D)->Tile, Tile));
+          CHECK((launchTile(Config, O, D, /*Accumulate=*/true, /*M=*/1) == Tile));
+          CHECK((specFor(Config, O, D)->Tile == Tile));
           // another C is another spec: untouched
-          CHECK(sameTile(launchTile(config(4096), O, D), defaultTileConfig(*specFor(config(4096), O, D))));
+          CHECK((launchTile(config(4096), O, D) == defaultTileConfig(*specFor(config(4096), O, D))));
         }
-        CHECK(sameTile(launchTile(Config, O, D), Heuristic)); // the scope ended
+        CHECK((launchTile(Config, O, D) == Heuristic)); // the scope ended
       }
     }
 }
@@ -68,15 +65,15 @@ TEST_CASE("tile overrides nest, and never reach another thread") {
   KernelSpec Base = *specFor(Config, Op::Aggregate, Direction::Forward);
   const TileConfig Outer{128, 4, 1}, Inner{64, 8, 1};
   ScopedTileOverride First(Base, Outer);
-  CHECK(sameTile(launchTile(Config, Op::Aggregate, Direction::Forward), Outer));
+  CHECK((launchTile(Config, Op::Aggregate, Direction::Forward) == Outer));
   {
     ScopedTileOverride Second(Base, Inner);
-    CHECK(sameTile(launchTile(Config, Op::Aggregate, Direction::Forward), Inner));
+    CHECK((launchTile(Config, Op::Aggregate, Direction::Forward) == Inner));
     llvm::Optional<TileConfig> OtherThread = Outer;
     std::thread([&] { OtherThread = forcedTile(Base); }).join();
     CHECK(!OtherThread);
   }
-  CHECK(sameTile(launchTile(Config, Op::Aggregate, Direction::Forward), Outer));
+  CHECK((launchTile(Config, Op::Aggregate, Direction::Forward) == Outer));
   // the backward of the same config is another spec
   CHECK(!forcedTile(*specFor(Config, Op::Aggregate, Direction::Backward)));
 }
@@ -127,5 +124,31 @@ TEST_CASE("without a GPU, tuning fails with NoDevice and MHCJIT_AUTOTUNE keeps t
   setRuntimeOptions(Autotune);
   TileConfig Tile = runtimeTile(Base, 4096);
   setRuntimeOptions(Saved);
-  CHECK(sameTile(Tile, defaultTileConfig(Base)));
+  CHECK((Tile == defaultTileConfig(Base)));
+}
+
+TEST_CASE("an untuned project forward in tf32 picks among its default tiles, all of them pre-warmed") {
+  MixConfig Config = config(6656);
+  Config.Prec = Precision::TF32;
+  const KernelSpec Base = *specFor(Config, Op::Project, Direction::Forward);
+  const std::vector<TileConfig> Choices = defaultTileChoices(Base);
+  REQUIRE(Choices.size() == 2);
+  auto Specs = kernelsForCall(Config, Op::Project, Direction::Forward);
+  REQUIRE_MESSAGE(static_cast<bool>(Specs), failureOf(Specs).Message);
+  for (const TileConfig &Tile : Choices)
+    for (bool Gamma : {false, true}) {
+      CAPTURE(Tile.Rows);
+      CAPTURE(Gamma);
+      CHECK(std::any_of(Specs->begin(), Specs->end(), [&](const KernelSpec &S) {
+        return S.Operation == Op::Project && S.Tile == Tile && S.HasGamma == Gamma;
+      }));
+    }
+  for (int64_t M : {1, 4096, 16384, 32768}) {
+    const TileConfig Tile = launchTile(Config, Op::Project, Direction::Forward, false, M);
+    CAPTURE(M);
+    if (gpuAvailable())
+      CHECK(std::find(Choices.begin(), Choices.end(), Tile) != Choices.end());
+    else
+      CHECK((Tile == Choices.front())); // no device shape: the default
+  }
 }

@@ -209,6 +209,8 @@ TEST_CASE("every kernel that reads stream-dtype parameters compiles with NVRTC f
       }
   for (const std::string &F : compileFailures(Jobs))
     CHECK_MESSAGE(F.empty(), F);
-  // per target: project 6 (gamma x accumulate, forward 2 + backward 4), expand_combine 3 (bias)
-  CHECK(Jobs.size() == Targets.size() * 9);
+  // per target: project 6 (gamma x accumulate, forward 2 + backward 4), expand_combine 3 (bias);
+  // in tf32 with a 16-bit stream at n <= 4 (the last two targets), project forward has a
+  // second default tile (defaultTileChoices): 2 more
+  CHECK(Jobs.size() == Targets.size() * 9 + 2 * 2);
 }

@@ -32,8 +32,12 @@ enum class ParamType { FP32, Stream };
 struct TileConfig {
   int Threads = 256; ///< threads per block, a multiple of 32 in [32, 1024]
   int Vec = 8;       ///< consecutive C elements per thread and access, a power of two
-  int Rows = 1;      ///< tokens per block (project forward), 1..64
+  int Rows = 1;      ///< tokens per block (project forward), 1..256
 };
+inline bool operator==(const TileConfig &A, const TileConfig &B) {
+  return A.Threads == B.Threads && A.Vec == B.Vec && A.Rows == B.Rows;
+}
+inline bool operator!=(const TileConfig &A, const TileConfig &B) { return !(A == B); }
 
 /// Everything a generated kernel is specialised on.
 struct KernelSpec {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mhcjit/KernelProvider.h"
+#include "mhcjit/TileHeuristic.h"
 #include "mhcjit/mhcjit.hpp"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -57,7 +58,7 @@ llvm::Error reduceRows(const float *Part, int64_t Rows, int64_t Cols, int64_t St
 llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64_t Stride, float *Out,
                             int64_t Split, float *Out2, CUstream Stream);
 
-/// Multiprocessors of the current context's device.
-llvm::Expected<int> currentSmCount();
+/// The current context's device as grid sizing sees it (SMs and shared memory), cached per device.
+llvm::Expected<SmShape> currentSmShape();
 
 } // namespace mhcjit

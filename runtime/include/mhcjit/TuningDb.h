@@ -116,8 +116,13 @@ struct TileChoice {
   bool FromDb = false;
 };
 
+/// The tile of a call with M tokens (M < 1: unknown) when no tuning entry applies:
+/// defaultTileForGrid on the current device where Spec has several defaultTileChoices and M is
+/// known, else (and without a device) defaultTileConfig(Spec).
+TileConfig untunedTile(const KernelSpec &Spec, int64_t M);
+
 /// The tile config for Spec on Device at M (M < 1: unknown) from Db: its winner when Db has an
-/// entry (and the winner is still a candidate of this mhcjit), else defaultTileConfig(Spec).
+/// entry (and the winner is still a candidate of this mhcjit), else untunedTile(Spec, M).
 llvm::Expected<TileChoice> chooseTile(const TuningDb &Db, const KernelSpec &Spec,
                                       const DeviceIdentity &Device, int64_t M);
 /// The same with the runtime's database (RuntimeOptions::TuningDbPath, loaded once).
