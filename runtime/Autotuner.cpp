@@ -8,6 +8,7 @@
 #include "mhcjit/RuntimeOptions.h"
 #include "mhcjit/ScratchLaunch.h"
 #include "mhcjit/TileOverride.h"
+#include "mhcjit/TuningDb.h"
 
 #include "llvm/Support/Format.h"
 #include "llvm/Support/ThreadPool.h"
@@ -98,6 +99,11 @@ llvm::Expected<TuneResult> tuneSpec(const KernelSpec &Base, int64_t M, TimingPla
   std::vector<TileConfig> Candidates = tileCandidates(*CallBase);
   if (Candidates.empty())
     return makeError(Errc::InvalidArgument, "no tile candidates for " + specLabel(*CallBase));
+  // The tile an untuned call with M tokens runs goes first: the default that ties go to and
+  // the tables compare against (project forward picks its default by M, defaultTileForGrid).
+  auto Untuned = std::find(Candidates.begin(), Candidates.end(), untunedTile(*CallBase, M));
+  if (Untuned != Candidates.end())
+    std::rotate(Candidates.begin(), Untuned, Untuned + 1);
   if (llvm::Error E = buildCandidates(Config, *CallBase, Base.Operation, Base.Dir, Candidates))
     return std::move(E);
   TuneResult R;
