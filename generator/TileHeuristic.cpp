@@ -127,15 +127,20 @@ std::vector<TileConfig> defaultTileChoices(const KernelSpec &Spec) {
   // that 128 tokens share better (1138 against 885 us at (4,8192,7168)); fp32 streams and
   // n > 4 (phi tiles of 80 rows and more) keep 128 tokens as well.
   const TileConfig Wide{256, 1, 128}, Narrow{128, 1, 64};
-  if (Spec.N <= 4 && Spec.Prec == Precision::TF32 && dtypeSize(Spec.StreamType) == 2)
+  if (defaultTileFollowsGrid(Spec))
     return {Narrow, Wide};
   return {Wide};
 }
 
+bool defaultTileFollowsGrid(const KernelSpec &Spec) {
+  return Spec.Operation == Op::Project && Spec.Dir == Direction::Forward && Spec.N <= 4 &&
+         Spec.Prec == Precision::TF32 && dtypeSize(Spec.StreamType) == 2;
+}
+
 TileConfig defaultTileForGrid(const KernelSpec &Spec, int64_t M, const SmShape &Sm) {
+  if (!defaultTileFollowsGrid(Spec) || M < 1 || Sm.SmCount < 1 || Sm.SharedPerSm < 1)
+    return defaultTileConfig(Spec);
   const std::vector<TileConfig> Choices = defaultTileChoices(Spec);
-  if (Choices.size() == 1 || M < 1 || Sm.SmCount < 1 || Sm.SharedPerSm < 1)
-    return Choices.front();
   const int64_t K = int64_t(Spec.N) * Spec.C;
   auto Fill = [&](const TileConfig &T) {
     const int64_t Shared = mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType),

@@ -319,7 +319,7 @@ llvm::Expected<DeviceIdentity> currentDeviceIdentity() {
 }
 
 TileConfig untunedTile(const KernelSpec &Spec, int64_t M) {
-  if (M < 1 || defaultTileChoices(Spec).size() == 1)
+  if (M < 1 || !defaultTileFollowsGrid(Spec))
     return defaultTileConfig(Spec);
   auto Shape = currentSmShape();
   if (!Shape) {

@@ -31,6 +31,10 @@ struct SmShape {
 /// runs 64 tokens (128 threads) or 128 tokens (256 threads) a block.
 std::vector<TileConfig> defaultTileChoices(const KernelSpec &Spec);
 
+/// Whether Spec has more than one of defaultTileChoices (so an untuned call's tile depends on
+/// its grid); cheap, for the launch path.
+bool defaultTileFollowsGrid(const KernelSpec &Spec);
+
 /// The untuned tile of a call with M >= 1 tokens on a device of shape Sm: of defaultTileChoices,
 /// the one whose grid fills its waves of resident blocks best (the earlier within 2%).
 /// Resident blocks per SM are estimated from the kernel's threads, its launch bounds and its
