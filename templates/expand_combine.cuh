@@ -26,13 +26,14 @@ __global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_cons
     float fb[kVec], xv[kN][kVec], out[kN][kVec];
     load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias, P>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
     load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
-    const float *res = args.res + m * kN * kN;
+    float post[kN], res[kN * kN];
+    load_mix_row<kN, kPtrAlign>(args.post, m, post);
+    load_mix_row<kN * kN, kPtrAlign>(args.res, m, res);
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      const float p = args.post[m * kN + j];
 #pragma unroll
       for (int i = 0; i < kVec; ++i)
-        out[j][i] = p * fb[i];
+        out[j][i] = post[j] * fb[i];
 #pragma unroll
       for (int s = 0; s < kN; ++s) {
         const float r = res[s * kN + j]; // res[s][j]: first index contracted with x[s]

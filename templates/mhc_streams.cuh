@@ -6,6 +6,14 @@
 
 namespace mhc {
 
+/// Token m's row of a (M, kCount) fp32 mix tensor (pre, post, res) with the widest accesses its
+/// alignment allows: fp32 tensors are 4-byte aligned at least, 16-byte aligned when kPtrAlign is.
+/// Example (kCount = 16, res at n = 4, kPtrAlign = 16): four 16-byte loads instead of 16 words.
+template <int kCount, int kPtrAlign>
+__device__ __forceinline__ void load_mix_row(const float *mix, i64 m, float (&v)[kCount]) {
+  load_span<float, kCount, kCount, (kPtrAlign < 4 ? 4 : kPtrAlign)>(mix + m * kCount, v);
+}
+
 /// Element index of x[m][j][c] in a stream tensor of n = kN streams of kC columns.
 /// Example (kN = 4, kC = 7168): sbcn (m=1, j=2, c=3) -> (1*7168 + 3)*4 + 2 = 28686;
 ///                              sbnc (m=1, j=2, c=3) -> (1*4 + 2)*7168 + 3 = 43011.

@@ -136,7 +136,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
     scale_forward_token<kN, K>(H, rms.r, alpha, args.beta, h);
     mix_to_matrix<kN>(h, L);
     mix_to_matrix<kN>(d, G);
-    sinkhorn_backward_token<kN, kThreads, K, History::kFits>(L, G, dL, hist_storage);
+    sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(L, G, dL, hist_storage);
     matrix_to_mix<kN>(dL, d);
     float dH[kMix], token_acc[kRow];
 #pragma unroll

@@ -213,21 +213,54 @@ template <int kN, int kThreads> __device__ __forceinline__ float &slot(float *hi
   return hist[(h * kN + e) * kThreads + threadIdx.x];
 }
 
+template <int kN, int kThreads>
+__device__ __forceinline__ void store_slot(float *hist, int k, const float (&v)[kN]) {
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    slot<kN, kThreads>(hist, k, a) = v[a];
+}
+
+/// The same slots through this thread's column, mine = hist + threadIdx.x: the slot's base and
+/// then immediate offsets (the log walk back's loads and stores; slot() there cost an address
+/// computation an entry, 124 against 110 instructions a step at n = 4).
+template <int kN, int kThreads>
+__device__ __forceinline__ void store_column_slot(float *mine, int k, const float (&v)[kN]) {
+  float *p = mine + k * (kN * kThreads);
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    p[a * kThreads] = v[a];
+}
+
+template <int kN, int kThreads>
+__device__ __forceinline__ void load_column_slot(const float *mine, int k, float (&v)[kN]) {
+  const float *p = mine + k * (kN * kThreads);
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    v[a] = p[a * kThreads];
+}
+
 /// The log contract in the exp domain: E = exp(L - mx), T iterations from b_0 = 1, leaving a_T,
-/// b_T. With a history, b_t (1 <= t < T) goes to slot t - 1.
-template <int kN, int kThreads, int kT>
+/// b_T. With a history, b_t (1 <= t < T) goes to slot t - 1; with kKeepA instead b_t (0 <= t < T)
+/// goes to slot t and a_t (1 <= t <= T) to slot T + t - 1, so that the walk back reads both
+/// vectors of every step from fixed offsets.
+template <int kN, int kThreads, int kT, bool kKeepA = false>
 __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (&a)[kN], float (&b)[kN], float *hist) {
 #pragma unroll
   for (int j = 0; j < kN; ++j)
     b[j] = 1.0f;
+  float *mine = hist + threadIdx.x;
+  if (hist && kKeepA)
+    store_column_slot<kN, kThreads>(mine, 0, b);
 #pragma unroll 1
   for (int t = 1; t <= kT; ++t) {
     recip_row_sums<kN>(E, b, a);
+    if (hist && kKeepA)
+      store_column_slot<kN, kThreads>(mine, kT + t - 1, a);
     recip_col_sums<kN>(E, a, b);
-    if (hist && t < kT)
-#pragma unroll
-      for (int j = 0; j < kN; ++j)
-        slot<kN, kThreads>(hist, t - 1, j) = b[j];
+    if (hist && kKeepA && t < kT)
+      store_column_slot<kN, kThreads>(mine, t, b);
+    else if (hist && t < kT)
+      store_slot<kN, kThreads>(hist, t - 1, b);
   }
 }
 
@@ -247,13 +280,6 @@ __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)
     float &v = kColumn ? c[a] : r[a];
     v *= approx_rcp<kNormalDivisors<K>>(fmaf(v, q, K::sinkhorn_eps));
   }
-}
-
-template <int kN, int kThreads>
-__device__ __forceinline__ void store_slot(float *hist, int k, const float (&v)[kN]) {
-#pragma unroll
-  for (int a = 0; a < kN; ++a)
-    slot<kN, kThreads>(hist, k, a) = v[a];
 }
 
 /// The 2T - 1 softmax_eps steps from r = c = 1 (step 0 and every even step divide columns). With
@@ -290,10 +316,18 @@ template <int kN> __device__ __forceinline__ void scaled_matrix(const float (&E)
 /// Floats of backward history per block: log keeps b_1 .. b_{T-1}, softmax_eps the vectors of
 /// steps 0 .. 2T - 3. Used only while it fits in static shared memory.
 /// kOtherBytes: the kernel's other static shared memory, which must fit beside it in 48 KiB.
+/// log keeps b_0 .. b_{T-1} and a_1 .. a_T instead (kKeepsA) where those 2T slots fit: the walk
+/// back then reads a_t instead of recomputing it (n dot products and n reciprocals a step).
 template <int kN, int kThreads, typename K, int kOtherBytes = 0> struct SinkhornHistory {
-  static constexpr int kSlots = K::sinkhorn_log ? K::sinkhorn_iters - 1 : 2 * K::sinkhorn_iters - 2;
+  static constexpr int kBaseSlots = K::sinkhorn_log ? K::sinkhorn_iters - 1 : 2 * K::sinkhorn_iters - 2;
+  __host__ __device__ static constexpr bool fits(int slots) {
+    return (slots > 0 ? slots : 1) * kN * kThreads * 4 <= 40 * 1024 &&
+           (slots > 0 ? slots : 1) * kN * kThreads * 4 + kOtherBytes <= 48 * 1024;
+  }
+  static constexpr bool kKeepsA = K::sinkhorn_log && fits(2 * K::sinkhorn_iters);
+  static constexpr int kSlots = kKeepsA ? 2 * K::sinkhorn_iters : kBaseSlots;
   static constexpr int kFloats = (kSlots > 0 ? kSlots : 1) * kN * kThreads;
-  static constexpr bool kFits = kFloats * 4 <= 40 * 1024 && kFloats * 4 + kOtherBytes <= 48 * 1024;
+  static constexpr bool kFits = fits(kSlots);
 };
 
 /// One token's forward: res R from logits L with the contract's algorithm.
@@ -395,8 +429,9 @@ __device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN],
 /// log backward, O(T), in the exp domain: A_t = diag(a_t) E diag(b_t), B_t = diag(a_t) E
 /// diag(b_{t-1}). The SPEC.md walk becomes, with x = dv * b_t and y = du * a_t,
 /// du -= a_t (E x); dv = -b_{t-1} (E^T y); dL -= E * W where W accumulates a_t x^T + y b_{t-1}^T.
-/// a_t is recomputed from the stored b_{t-1} with the forward's own operations.
-template <int kN, int kThreads, int kT>
+/// a_t is read from the history (kKeepA), else recomputed from the stored b_{t-1} with the
+/// forward's own operations: the same value either way.
+template <int kN, int kThreads, int kT, bool kKeepA>
 __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], float mx, float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
   float E[kN][kN], a[kN], bt[kN], du[kN], dv[kN], W[kN][kN];
 #pragma unroll
@@ -406,7 +441,7 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       E[i][j] = expf(L[i][j] - mx);
       W[i][j] = 0.0f;
     }
-  exp_iterations<kN, kThreads, kT>(E, a, bt, hist);
+  exp_iterations<kN, kThreads, kT, kKeepA>(E, a, bt, hist);
   float R[kN][kN];
   scaled_matrix<kN>(E, a, bt, R);
 #pragma unroll
@@ -419,10 +454,15 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
 #pragma unroll 1
   for (int t = kT; t >= 1; --t) {
     float bp[kN], x[kN], y[kN];
+    if constexpr (kKeepA) {
+      load_column_slot<kN, kThreads>(hist + threadIdx.x, t - 1, bp);
+      load_column_slot<kN, kThreads>(hist + threadIdx.x, kT + t - 1, a);
+    } else {
 #pragma unroll
-    for (int j = 0; j < kN; ++j)
-      bp[j] = t > 1 ? slot<kN, kThreads>(hist, t - 2, j) : 1.0f;
-    recip_row_sums<kN>(E, bp, a);
+      for (int j = 0; j < kN; ++j)
+        bp[j] = t > 1 ? slot<kN, kThreads>(hist, t - 2, j) : 1.0f;
+      recip_row_sums<kN>(E, bp, a);
+    }
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       x[j] = dv[j] * bt[j];
@@ -539,13 +579,14 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
 
 /// One token's backward: dL from logits L and G = dres (overwritten). kHistory: hist is this
 /// thread's column of a SinkhornHistory in shared memory (O(T)); else the O(T^2) recomputation.
-template <int kN, int kThreads, typename K, bool kHistory>
+/// kKeepA: the history holds a_t as well (SinkhornHistory::kKeepsA).
+template <int kN, int kThreads, typename K, bool kHistory, bool kKeepA>
 __device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN], float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
   constexpr int kT = K::sinkhorn_iters;
   if constexpr (K::sinkhorn_log) {
     float mx;
     if (kHistory && exp_domain_fits<kN>(L, mx))
-      log_backward_history<kN, kThreads, kT>(L, mx, G, dL, hist);
+      log_backward_history<kN, kThreads, kT, kKeepA>(L, mx, G, dL, hist);
     else
       log_backward_recompute<kN, kT>(L, G, dL);
   } else {
@@ -584,7 +625,7 @@ __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__
     float L[kN][kN], G[kN][kN], dL[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
     load_matrix<kN>(args.dres + m * kN * kN, G);
-    sinkhorn_backward_token<kN, kThreads, K, History::kFits>(L, G, dL, hist_storage);
+    sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(L, G, dL, hist_storage);
     store_matrix<kN>(args.dlogits + m * kN * kN, dL);
   }
 }
