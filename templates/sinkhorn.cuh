@@ -222,7 +222,7 @@ __device__ __forceinline__ void store_slot(float *hist, int k, const float (&v)[
 
 /// The same slots through this thread's column, mine = hist + threadIdx.x: the slot's base and
 /// then immediate offsets (the log walk back's loads and stores; slot() there cost an address
-/// computation an entry, 124 against 110 instructions a step at n = 4).
+/// computation an entry: 124 against 109 instructions a step at n = 4, H100 SASS).
 template <int kN, int kThreads>
 __device__ __forceinline__ void store_column_slot(float *mine, int k, const float (&v)[kN]) {
   float *p = mine + k * (kN * kThreads);
