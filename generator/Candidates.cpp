@@ -49,6 +49,17 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
   case Op::ExpandCombine:
   case Op::Expand:
   case Op::Contract: {
+    if (Spec.Operation == Op::ExpandCombine && !Bwd) {
+      // forward: vec and threads at the default chunks a lane, then chunks a lane at the default vec
+      for (int Vec : streamVecs(Spec))
+        for (int Threads : {128, 256})
+          Add(Threads, Vec, Default.Rows);
+      for (int Rows : {1, 2, 4})
+        for (int Threads : {128, 256})
+          Add(Threads, Default.Vec, Rows);
+      Add(512, Default.Vec, Default.Rows);
+      break;
+    }
     const bool BlockPerToken = Bwd && (Spec.Operation == Op::Aggregate ||
                                        Spec.Operation == Op::ExpandCombine);
     for (int Vec : streamVecs(Spec))

@@ -109,6 +109,8 @@ std::string templateArguments(const KernelSpec &S) {
     OS << ", " << boolText(S.HasBias);
     if (Bwd)
       OS << ", " << boolText(S.AccumulateDx);
+    else
+      OS << ", " << S.Tile.Rows; // chunks a lane
     break;
   case Op::Project:
     OS << S.N << ", " << S.C << ", " << deviceType(S.StreamType) << ", "

@@ -158,6 +158,10 @@ llvm::Error validateSpec(const KernelSpec &S) {
                      ": project forward needs rows = 16, 32 or 64 tokens per warp times " + llvm::Twine(Warps) +
                      " warps");
   }
+  if (S.Operation == Op::ExpandCombine && S.Dir == Direction::Forward && S.Tile.Rows != 1 && S.Tile.Rows != 2 &&
+      S.Tile.Rows != 4)
+    return invalid("rows = " + llvm::Twine(S.Tile.Rows) +
+                   ": expand_combine forward takes 1, 2 or 4 column chunks a thread");
   if (S.HasGamma && S.Operation != Op::Project)
     return invalid("a norm weight (gamma) applies to project only");
   if (S.HasBias && S.Operation != Op::ExpandCombine)

@@ -37,8 +37,10 @@ llvm::Error expandCombineForward(const MixConfig &Config, const ExpandCombineFor
   Spec->HasBias = Args.Bias != nullptr;
   Spec->Params = effectiveParams(*Spec, Config.Params);
   mhc::ExpandCombineFwdArgs A{Args.F, Args.Bias, Args.Post, Args.X, Args.Res, Args.Out, Args.M};
+  // a warp per span of 32 * rows chunks of a token (templates/expand_combine.cuh)
   const int64_t Chunks = (Spec->C + Spec->Tile.Vec - 1) / Spec->Tile.Vec;
-  return launchOver(*Spec, Args.M * Chunks, Spec->Tile.Threads, &A, Stream);
+  const int64_t Span = 32 * int64_t(Spec->Tile.Rows);
+  return launchOver(*Spec, Args.M * ((Chunks + Span - 1) / Span), Spec->Tile.Threads / 32, &A, Stream);
 }
 
 llvm::Error expandCombineBackward(const MixConfig &Config, const ExpandCombineBackwardArgs &Args, CUstream Stream) {

@@ -19,30 +19,48 @@ __device__ __forceinline__ void load_f_plus_bias(const T *f_row, const void *bia
   }
 }
 
-template <int kN, int kC, typename T, typename P, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias>
+/// Forward. A warp takes kRep * 32 chunks of one token (for_each_warp_span): a lane loads f and x
+/// of all its kRep chunks before it combines any, and the token's post and res once.
+template <int kN, int kC, typename T, typename P, Layout kLayout, int kThreads, int kVec, int kPtrAlign, bool kHasBias,
+          int kRep>
 __global__ void __launch_bounds__(kThreads) expand_combine_fwd(const __grid_constant__ ExpandCombineFwdArgs args) {
   static_assert(kN >= 1 && kN <= 8, "n must be in 1..8");
-  for_each_chunk<kC, kVec, kThreads>(args.M, [&](i64 m, int c0, int count) {
-    float fb[kVec], xv[kN][kVec], out[kN][kVec];
-    load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias, P>(static_cast<const T *>(args.f) + m * kC, args.bias, c0, count, fb);
-    load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0, count, xv);
+  static_assert(kRep == 1 || kRep == 2 || kRep == 4, "1, 2 or 4 chunks a lane");
+  for_each_warp_span<kC, kVec, kThreads, kRep>(args.M, [&](i64 m, int first) {
+    float fb[kRep][kVec], xv[kRep][kN][kVec];
+    int c0[kRep], count[kRep];
+#pragma unroll
+    for (int r = 0; r < kRep; ++r) {
+      count[r] = span_chunk<kC, kVec, kRep>(first, r, c0[r]);
+      if (count[r] > 0) {
+        load_f_plus_bias<kC, kVec, kPtrAlign, kHasBias, P>(static_cast<const T *>(args.f) + m * kC, args.bias, c0[r],
+                                                           count[r], fb[r]);
+        load_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<const T *>(args.x), m, c0[r], count[r], xv[r]);
+      }
+    }
     float post[kN], res[kN * kN];
     load_mix_row<kN, kPtrAlign>(args.post, m, post);
     load_mix_row<kN * kN, kPtrAlign>(args.res, m, res);
 #pragma unroll
-    for (int j = 0; j < kN; ++j) {
+    for (int r = 0; r < kRep; ++r) {
+      if (count[r] == 0)
+        continue;
+      float out[kN][kVec];
 #pragma unroll
-      for (int i = 0; i < kVec; ++i)
-        out[j][i] = post[j] * fb[i];
-#pragma unroll
-      for (int s = 0; s < kN; ++s) {
-        const float r = res[s * kN + j]; // res[s][j]: first index contracted with x[s]
+      for (int j = 0; j < kN; ++j) {
 #pragma unroll
         for (int i = 0; i < kVec; ++i)
-          out[j][i] = fmaf(r, xv[s][i], out[j][i]);
+          out[j][i] = post[j] * fb[r][i];
+#pragma unroll
+        for (int s = 0; s < kN; ++s) {
+          const float w = res[s * kN + j]; // res[s][j]: first index contracted with x[s]
+#pragma unroll
+          for (int i = 0; i < kVec; ++i)
+            out[j][i] = fmaf(w, xv[r][s][i], out[j][i]);
+        }
       }
+      store_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<T *>(args.out), m, c0[r], count[r], out);
     }
-    store_chunk<kN, kC, kLayout, kVec, kPtrAlign>(static_cast<T *>(args.out), m, c0, count, out);
   });
 }
 

@@ -92,6 +92,43 @@ __device__ __forceinline__ void for_each_chunk(i64 M, Body body) {
   }
 }
 
+/// Calls body(m, first) for every warp span of M tokens, grid-stride over warps: a span is 32 * kRep
+/// consecutive column chunks of one token (the last span of a token padded past its chunks),
+/// and lane l owns chunks first, first + 32, ..., first + 32 * (kRep - 1) of it (span_chunk), so
+/// each of a lane's loads is one coalesced access of the warp and a lane may keep kRep chunks'
+/// loads in flight. The loop counts a lane's first chunk over the padded spans, so kRep = 1 with
+/// whole spans is for_each_chunk's loop.
+/// Example (kC = 7168, kVec = 2, kRep = 4): 3584 chunks, 28 spans a token; lane 5 of the warp on
+/// span 30 of the grid (token 1, its span 2) owns chunks 261, 293, 325 and 357 of token 1.
+template <int kC, int kVec, int kThreads, int kRep, typename Body>
+__device__ __forceinline__ void for_each_warp_span(i64 M, Body body) {
+  static_assert(kThreads % 32 == 0, "whole warps");
+  constexpr int kChunks = (kC + kVec - 1) / kVec;
+  constexpr int kSpan = 32 * kRep;
+  constexpr int kPadded = (kChunks + kSpan - 1) / kSpan * kSpan; // a token's chunks, spans padded
+  // warp w of block b starts at span b * kWarps + w: chunk (b * kWarps + w) * kSpan + lane
+  const i64 start = (i64(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32) * kSpan + threadIdx.x % 32;
+  for (i64 item = start; item < M * kPadded; item += i64(gridDim.x) * kThreads * kRep) {
+    const i64 m = item / kPadded;
+    body(m, int(item - m * kPadded));
+  }
+}
+
+/// Whether every chunk of every span of kRep * 32 chunks holds kVec columns (no padded span).
+template <int kC, int kVec, int kRep>
+constexpr bool kSpanWhole = kC % kVec == 0 && (kC / kVec) % (32 * kRep) == 0;
+
+/// Chunk r of a lane's span (for_each_warp_span): its first column c0 and its column count,
+/// 0 where the chunk lies past the token's last column; the constant kVec where kSpanWhole.
+template <int kC, int kVec, int kRep>
+__device__ __forceinline__ int span_chunk(int first, int r, int &c0) {
+  const int chunk = first + 32 * r;
+  c0 = chunk * kVec;
+  if constexpr (kSpanWhole<kC, kVec, kRep>)
+    return kVec;
+  return chunk < (kC + kVec - 1) / kVec ? cmin(kVec, kC - c0) : 0;
+}
+
 /// A chunk of count (<= kVec) columns: the vector path when the chunk is full, else the tail.
 template <int kN, int kC, Layout kLayout, int kVec, int kPtrAlign, typename T>
 __device__ __forceinline__ void load_chunk(const T *x, i64 m, int c0, int count, float (&xv)[kN][kVec]) {

@@ -135,6 +135,25 @@ TEST_CASE("block-per-token backwards never get more threads than a token has chu
   CHECK(tileCandidates(S).front().Threads == 128); // the heuristic: vec 2, a thread per chunk
 }
 
+TEST_CASE("expand_combine forward candidates try 1, 2 and 4 chunks a lane at the default vec") {
+  for (Layout L : {Layout::SBCN, Layout::SBNC}) {
+    KernelSpec S = specOf(Op::ExpandCombine, Direction::Forward);
+    S.StreamLayout = L;
+    S.Tile = defaultTileConfig(S);
+    CAPTURE(layoutName(L).str());
+    const std::vector<TileConfig> List = tileCandidates(S);
+    for (int Rows : {1, 2, 4})
+      CHECK(std::count_if(List.begin(), List.end(), [&](const TileConfig &T) {
+              return T.Rows == Rows && T.Vec == S.Tile.Vec;
+            }) >= 2);
+    for (const TileConfig &T : List)
+      CHECK((T.Rows == 1 || T.Rows == 2 || T.Rows == 4));
+  }
+  // the backward is a block per token: its tiles keep rows = 1
+  for (const TileConfig &T : tileCandidates(specOf(Op::ExpandCombine, Direction::Backward)))
+    CHECK(T.Rows == 1);
+}
+
 TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 256 threads") {
   for (Direction D : {Direction::Forward, Direction::Backward})
     for (int N : {1, 4, 8}) {

@@ -777,6 +777,32 @@ TEST_CASE("the default tile matches the documented examples") {
   CHECK(defaultTileConfig(S).Threads == 128);
 }
 
+TEST_CASE("expand_combine forward takes 1, 2 or 4 chunks a lane and rejects other rows by name") {
+  KernelSpec S = baseSpec();
+  S.Operation = Op::ExpandCombine;
+  for (int Rows : {1, 2, 4}) {
+    S.Tile.Rows = Rows;
+    Failure O = validate(S);
+    CHECK_MESSAGE(!O.Failed, O.Message);
+  }
+  for (int Rows : {3, 8, 16}) {
+    S.Tile.Rows = Rows;
+    checkRejected(S, {"rows = ", "expand_combine forward takes 1, 2 or 4"});
+  }
+}
+
+TEST_CASE("expand_combine forward's default is 1 chunk a lane in sbcn (16-byte chunks) and 2 in sbnc") {
+  KernelSpec S = baseSpec();
+  S.Operation = Op::ExpandCombine;
+  CHECK(defaultTileConfig(S).Vec == 2);
+  CHECK(defaultTileConfig(S).Rows == 1);
+  S.StreamLayout = Layout::SBNC;
+  CHECK(defaultTileConfig(S).Vec == 8);
+  CHECK(defaultTileConfig(S).Rows == 2);
+  S.Dir = Direction::Backward;
+  CHECK(defaultTileConfig(S).Rows == 1);
+}
+
 TEST_CASE("the default tile depends only on op, direction, n, C, dtype and layout") {
   for (Direction D : {Direction::Forward, Direction::Backward})
     for (int64_t C : {7, 100, 7168}) {

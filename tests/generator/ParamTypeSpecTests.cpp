@@ -149,11 +149,12 @@ TEST_CASE("the parameter type is the template argument after the stream type of 
   KernelSpec E = specOf(Op::ExpandCombine, Direction::Forward);
   E.Tile.Threads = 256;
   E.Tile.Vec = 8;
+  E.Tile.Rows = 2;
   E.HasBias = true;
-  CHECK(nameOf(E) == "mhc::expand_combine_fwd<4, 7168, mhc::bf16_t, float, mhc::Layout::kSbcn, 256, 8, 16, true>");
+  CHECK(nameOf(E) == "mhc::expand_combine_fwd<4, 7168, mhc::bf16_t, float, mhc::Layout::kSbcn, 256, 8, 16, true, 2>");
   E.Params = ParamType::Stream;
   CHECK(nameOf(E) ==
-        "mhc::expand_combine_fwd<4, 7168, mhc::bf16_t, mhc::bf16_t, mhc::Layout::kSbcn, 256, 8, 16, true>");
+        "mhc::expand_combine_fwd<4, 7168, mhc::bf16_t, mhc::bf16_t, mhc::Layout::kSbcn, 256, 8, 16, true, 2>");
   KernelSpec EB = specOf(Op::ExpandCombine, Direction::Backward, DType::FP16);
   EB.Tile.Threads = 256;
   EB.Tile.Vec = 8;
