@@ -86,9 +86,11 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
       Tile.Threads = threadsForChunks(Spec.C, Tile.Vec, Cap);
     } else if (Spec.Operation == Op::ExpandCombine) {
       // forward: column chunks a lane (templates/expand_combine.cuh). sbnc (a chunk is n
-      // 16-byte accesses at bf16): 2, 1418 us against 1478 for one chunk a thread at n = 4 bf16,
-      // C = 7168, M = 32768 (H100); sbcn (a chunk is one 16-byte span): 1, where 2 and 4 measured
-      // 3-4% slower (1593 and 1603 against 1545 us at 128 threads, `mhc-jit tune`, PERF.md session 13).
+      // 16-byte accesses at bf16): 2, about even with one chunk a thread over the bench's six
+      // configs on the H100 (1461.5 against 1477.8 us at n = 4 bf16 C = 7168, 326.0 against 315.9
+      // at C = 2048) and 0-2% slower on an H200; sbcn (a chunk is one 16-byte span): 1, where 2
+      // and 4 measured 3-4% slower (1593 and 1603 against 1545 us at 128 threads, `mhc-jit tune`).
+      // PERF.md sessions 13 and 14.
       Tile.Rows = Tile.Vec * Spec.N * dtypeSize(Spec.StreamType) <= 16 ? 1 : 2;
     }
     break;

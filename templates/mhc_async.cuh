@@ -26,6 +26,14 @@ template <bool kL1> __device__ __forceinline__ void copy16_async(void *dst, cons
   copy16_async<kL1>(shared_address(dst), src, bytes);
 }
 
+/// Copies `bytes` (0 or 4) bytes from global `src` to the 4 bytes at shared address `dst` and
+/// zero-fills the rest; both addresses 4-byte aligned, cached in L1 (the only mode 4-byte copies
+/// have). The data goes to shared memory without a register, so no register allocation can make
+/// one copy wait for another.
+__device__ __forceinline__ void copy4_async(unsigned dst, const void *src, int bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
 /// The L2 policy of data read once (a stream): evict first, so that it does not push out what
 /// other blocks will read again there. Made once per thread and passed to copy16_async_stream.
 __device__ __forceinline__ unsigned long long stream_policy() {

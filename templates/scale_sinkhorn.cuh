@@ -7,6 +7,7 @@
 // partial row per block (finished by reduce_rows), as in scale_bwd.
 #pragma once
 
+#include "mhc_async.cuh"
 #include "scale.cuh"
 #include "sinkhorn.cuh"
 
@@ -18,16 +19,29 @@ template <int kWidth> constexpr int kStagingStride = kWidth | 1;
 
 /// The rows [first, first + 32) of a (M, kWidth) fp32 tensor into tile columns [0, kWidth) of
 /// rows 0..31 (row stride kStride); rows at or past M read as 0. Lane l moves words l, l + 32, ...
-/// of the 32 rows' contiguous span, so each load instruction of the warp reads 128 bytes.
+/// of the 32 rows' contiguous span, so each copy instruction of the warp reads 128 bytes. The
+/// copies are asynchronous (cp.async): they stay in flight together whatever registers the rest
+/// of the kernel needs (loads through registers were once compiled to wait for one another, one
+/// DRAM round trip each; PERF.md session 14). finish_staging() makes them visible to the warp.
 template <int kWidth, int kStride>
 __device__ __forceinline__ void stage_rows_in(const float *src, i64 first, i64 M, float *tile, int lane) {
   const i64 valid = (M - first < 32 ? M - first : 32) * kWidth;
   const float *base = src + first * kWidth;
+  const unsigned dst = shared_address(tile);
 #pragma unroll
   for (int e = lane; e < 32 * kWidth; e += 32) {
     const int row = e / kWidth;
-    tile[row * kStride + e - row * kWidth] = e < valid ? base[e] : 0.0f;
+    const bool in = e < valid;
+    copy4_async(dst + 4 * (row * kStride + e - row * kWidth), in ? base + e : src, in ? 4 : 0);
   }
+}
+
+/// Waits for this lane's stage_rows_in copies, then for the warp's, so that every lane may read
+/// any row of the tile.
+__device__ __forceinline__ void finish_staging() {
+  commit_async();
+  wait_async<0>();
+  __syncwarp();
 }
 
 /// The inverse of stage_rows_in: tile rows to the rows [first, first + 32) below M of dst.
@@ -73,7 +87,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_fwd(const __grid_cons
        first += i64(gridDim.x) * kWarps * 32) {
     stage_rows_in<kMix, kStride>(args.H, first, args.M, tile, lane);
     const float ms = first + lane < args.M ? args.ms[first + lane] : 1.0f;
-    __syncwarp();
+    finish_staging();
     float H[kMix], out[kMix];
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
@@ -119,7 +133,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
     const float ms = m < args.M ? args.ms[m] : 1.0f;
     float H[kMix], d[kMix];
     stage_rows_in<kMix, kStride>(args.H, first, args.M, tile, lane);
-    __syncwarp();
+    finish_staging();
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
       H[t] = row[t];
@@ -127,7 +141,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
     stage_rows_in<kN, kStride>(args.dpre, first, args.M, tile, lane);
     stage_rows_in<kN, kStride>(args.dpost, first, args.M, tile + kN, lane);
     stage_rows_in<kN * kN, kStride>(args.dres, first, args.M, tile + 2 * kN, lane);
-    __syncwarp();
+    finish_staging();
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
       d[t] = row[t];

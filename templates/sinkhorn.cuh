@@ -208,21 +208,10 @@ template <int kN> __device__ __forceinline__ void recip_col_sums(const float (&E
     b[j] = approx_rcp<true>(dot<false, kN>(E, j, a));
 }
 
-/// History slot h, entry e of this thread: slot-major, thread-minor (no bank conflicts).
-template <int kN, int kThreads> __device__ __forceinline__ float &slot(float *hist, int h, int e) {
-  return hist[(h * kN + e) * kThreads + threadIdx.x];
-}
-
-template <int kN, int kThreads>
-__device__ __forceinline__ void store_slot(float *hist, int k, const float (&v)[kN]) {
-#pragma unroll
-  for (int a = 0; a < kN; ++a)
-    slot<kN, kThreads>(hist, k, a) = v[a];
-}
-
-/// The same slots through this thread's column, mine = hist + threadIdx.x: the slot's base and
-/// then immediate offsets (the log walk back's loads and stores; slot() there cost an address
-/// computation an entry: 124 against 109 instructions a step at n = 4, H100 SASS).
+/// History slot k of this thread, entry a at mine[(k * kN + a) * kThreads] with mine = hist +
+/// threadIdx.x: slot-major, thread-minor (no bank conflicts), addressed as the slot's base and
+/// then immediate offsets (an address computed an entry instead cost the log walk back 124
+/// against 109 instructions a step at n = 4, H100 SASS).
 template <int kN, int kThreads>
 __device__ __forceinline__ void store_column_slot(float *mine, int k, const float (&v)[kN]) {
   float *p = mine + k * (kN * kThreads);
@@ -237,6 +226,20 @@ __device__ __forceinline__ void load_column_slot(const float *mine, int k, float
 #pragma unroll
   for (int a = 0; a < kN; ++a)
     v[a] = p[a * kThreads];
+}
+
+/// Slot k - 2 of the history, or the ones the iterations start from where k < 2: softmax_eps's
+/// vector before step k (slot k holds the vector step k changed), and the log contract's b_{t-1}
+/// for k = t (slot t - 1 holds b_t).
+template <int kN, int kThreads>
+__device__ __forceinline__ void vector_before_step(const float *mine, int k, float (&v)[kN]) {
+  if (k >= 2) {
+    load_column_slot<kN, kThreads>(mine, k - 2, v);
+  } else {
+#pragma unroll
+    for (int a = 0; a < kN; ++a)
+      v[a] = 1.0f;
+  }
 }
 
 /// The log contract in the exp domain: E = exp(L - mx), T iterations from b_0 = 1, leaving a_T,
@@ -260,7 +263,7 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
     if (hist && kKeepA && t < kT)
       store_column_slot<kN, kThreads>(mine, t, b);
     else if (hist && t < kT)
-      store_slot<kN, kThreads>(hist, t - 1, b);
+      store_column_slot<kN, kThreads>(mine, t - 1, b);
   }
 }
 
@@ -283,24 +286,26 @@ __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)
 }
 
 /// The 2T - 1 softmax_eps steps from r = c = 1 (step 0 and every even step divide columns). With
-/// a history, the vector step k changed goes to slot k (k < 2T - 2; the last two stay in r, c).
+/// a history, the vector step k changed goes to slot k (k < 2T - 2; the last two stay in r, c),
+/// stored through this thread's column (store_column_slot).
 template <int kN, int kThreads, typename K>
 __device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
+  float *mine = hist + threadIdx.x;
 #pragma unroll
   for (int a = 0; a < kN; ++a)
     r[a] = c[a] = 1.0f;
   scaled_step<true, kN, K>(E, r, c);
   if (hist && 0 < kSteps - 2)
-    store_slot<kN, kThreads>(hist, 0, c);
+    store_column_slot<kN, kThreads>(mine, 0, c);
 #pragma unroll 1
   for (int k = 1; k < kSteps; k += 2) {
     scaled_step<false, kN, K>(E, r, c);
     if (hist && k < kSteps - 2)
-      store_slot<kN, kThreads>(hist, k, r);
+      store_column_slot<kN, kThreads>(mine, k, r);
     scaled_step<true, kN, K>(E, r, c);
     if (hist && k + 1 < kSteps - 2)
-      store_slot<kN, kThreads>(hist, k + 1, c);
+      store_column_slot<kN, kThreads>(mine, k + 1, c);
   }
 }
 
@@ -458,9 +463,7 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       load_column_slot<kN, kThreads>(hist + threadIdx.x, t - 1, bp);
       load_column_slot<kN, kThreads>(hist + threadIdx.x, kT + t - 1, a);
     } else {
-#pragma unroll
-      for (int j = 0; j < kN; ++j)
-        bp[j] = t > 1 ? slot<kN, kThreads>(hist, t - 2, j) : 1.0f;
+      vector_before_step<kN, kThreads>(hist + threadIdx.x, t, bp); // b_{t-1}: slot t - 2, or ones
       recip_row_sums<kN>(E, bp, a);
     }
 #pragma unroll
@@ -527,18 +530,15 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
 
 /// Step k of the softmax_eps backward in scaling form: dX = (dY - sum_axis(dY * Y)) / d, with
 /// Y = diag(r) E diag(c) after the step and d = before * q + eps its divisors, recomputed with the
-/// forward's own operations from the changed axis before the step (slot k - 2, or ones); then
-/// that axis walks back to it. F is E with the step's fixed vector folded in (r[i] E[i][j] for a
+/// forward's own operations from `before`, the changed axis's vector before the step; then that
+/// axis walks back to it. F is E with the step's fixed vector folded in (r[i] E[i][j] for a
 /// column step, E[i][j] c[j] for a row step): its sums along the axis are the forward's q (the
-/// same products, step_q's tree), and sum_axis(dY * Y)[a] = changed[a] * sum_axis(dY * F)[a], so
-/// the update is one FMA an entry. (221 SASS instructions a step pair at n = 4 against 273 for
-/// the r E c products; deepseek backward 3-6% faster on the H100, PERF.md session 14.)
-template <bool kColumn, int kN, int kThreads, typename K>
-__device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&G)[kN][kN], int k, const float *hist) {
-  float before[kN], F[kN][kN], inv[kN], shift[kN];
-#pragma unroll
-  for (int a = 0; a < kN; ++a)
-    before[a] = k >= 2 ? hist[((k - 2) * kN + a) * kThreads + threadIdx.x] : 1.0f;
+/// same products in the same tree), and sum_axis(dY * Y)[a] = changed[a] * sum_axis(dY * F)[a],
+/// so the update is one FMA an entry. With softmax_eps_backward_history's walk this is 174 SASS
+/// instructions a step pair at n = 4 against 273 for the r E c products (PERF.md session 14).
+template <bool kColumn, int kN, typename K>
+__device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&G)[kN][kN], const float (&before)[kN]) {
+  float F[kN][kN], inv[kN], shift[kN];
 #pragma unroll
   for (int i = 0; i < kN; ++i)
 #pragma unroll
@@ -576,18 +576,30 @@ __device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], f
 }
 
 /// softmax_eps backward, O(T), in scaling form: the forward stores each step's changed vector,
-/// the walk back reads one slot per step.
+/// the walk back reads one slot per step. The last step (2T - 2) divides columns; before it come
+/// row/column pairs, the first of which (steps 1 and 0, from ones) is peeled off the loop so
+/// that every load in the loop is unconditional.
 template <int kN, int kThreads, typename K>
 __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
-  float r[kN], c[kN];
+  float r[kN], c[kN], before[kN];
   scaled_steps<kN, kThreads, K>(E, r, c, hist);
-  // the last step (2T - 2) divides columns; before it come row/column pairs
-  scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, kSteps - 1, hist);
+  const float *mine = hist + threadIdx.x;
+  vector_before_step<kN, kThreads>(mine, kSteps - 1, before);
+  scaled_step_backward<true, kN, K>(E, r, c, G, before);
 #pragma unroll 1
-  for (int k = kSteps - 2; k >= 1; k -= 2) {
-    scaled_step_backward<false, kN, kThreads, K>(E, r, c, G, k, hist);
-    scaled_step_backward<true, kN, kThreads, K>(E, r, c, G, k - 1, hist);
+  for (int k = kSteps - 2; k >= 3; k -= 2) {
+    load_column_slot<kN, kThreads>(mine, k - 2, before);
+    scaled_step_backward<false, kN, K>(E, r, c, G, before);
+    load_column_slot<kN, kThreads>(mine, k - 3, before);
+    scaled_step_backward<true, kN, K>(E, r, c, G, before);
+  }
+  if constexpr (kSteps >= 3) {
+#pragma unroll
+    for (int a = 0; a < kN; ++a)
+      before[a] = 1.0f;
+    scaled_step_backward<false, kN, K>(E, r, c, G, before);
+    scaled_step_backward<true, kN, K>(E, r, c, G, before);
   }
 }
 
@@ -611,8 +623,12 @@ __device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN]
 #pragma unroll
       for (int i = 0; i < kN; ++i)
 #pragma unroll
-        for (int j = 0; j < kN; ++j)
+        for (int j = 0; j < kN; ++j) {
           E[i][j] = S[i][j] + K::sinkhorn_eps;
+          // S stays live for the softmax derivative below; without this NVVM re-adds eps to it
+          // in every step of the walk back instead of keeping E (16 FADD a step pair at n = 4)
+          asm("" : "+f"(E[i][j]));
+        }
       softmax_eps_backward_history<kN, kThreads, K>(E, G, hist);
     } else {
       softmax_eps_backward_recompute<kN, K>(S, G);
