@@ -528,7 +528,7 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
   }
 }
 
-/// Step k of the softmax_eps backward in scaling form: dX = (dY - sum_axis(dY * Y)) / d, with
+/// One step of the softmax_eps backward in scaling form: dX = (dY - sum_axis(dY * Y)) / d, with
 /// Y = diag(r) E diag(c) after the step and d = before * q + eps its divisors, recomputed with the
 /// forward's own operations from `before`, the changed axis's vector before the step; then that
 /// axis walks back to it. F is E with the step's fixed vector folded in (r[i] E[i][j] for a
