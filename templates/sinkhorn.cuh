@@ -189,9 +189,11 @@ template <bool kNormal = false> __device__ __forceinline__ float approx_rcp(floa
   return r;
 }
 
-/// Whether softmax_eps's divisors (a sum of non-negative entries plus eps) are normal floats:
-/// eps >= 2^-100 and the sums at most n (the entries stay <= 1 after the first column step).
-template <typename K> constexpr bool kNormalDivisors = K::sinkhorn_eps >= 0x1p-100f;
+/// Whether softmax_eps's scaling recurrence (scaled_step) stays among normal floats, so that its
+/// reciprocals can take the single-MUFU form: w starts at 1 and then lies between about 2.4 eps
+/// and 1 / sqrt(eps) (measured on random and one-hot logits at n = 1..8, eps from 1e-3 down to
+/// 2^-40); below 2^-60, above 1 and at 0 the reciprocals keep the range test.
+template <typename K> constexpr bool kNormalScales = K::sinkhorn_eps >= 0x1p-60f && K::sinkhorn_eps <= 1.0f;
 
 /// a[i] = 1 / sum_j E[i][j] b[j]: the log contract's u update, exp(u_t + max L) = a_t. The sums
 /// lie in [e^-60, n e^60] (kExpSpread), normal floats.
@@ -228,9 +230,8 @@ __device__ __forceinline__ void load_column_slot(const float *mine, int k, float
     v[a] = p[a * kThreads];
 }
 
-/// Slot k - 2 of the history, or the ones the iterations start from where k < 2: softmax_eps's
-/// vector before step k (slot k holds the vector step k changed), and the log contract's b_{t-1}
-/// for k = t (slot t - 1 holds b_t).
+/// Slot k - 2 of the history, or the ones the iterations start from where k < 2: the log
+/// contract's b_{t-1} for k = t (slot t - 1 holds b_t).
 template <int kN, int kThreads>
 __device__ __forceinline__ void vector_before_step(const float *mine, int k, float (&v)[kN]) {
   if (k >= 2) {
@@ -267,45 +268,48 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
   }
 }
 
-/// One softmax_eps normalisation in scaling form, P = diag(r) E diag(c) with E = S + eps:
-/// a column step sets c[j] /= (c[j] q[j] + eps) with q = sum_i r[i] E[i][j] (c[j] q[j] is the
-/// column sum); a row step likewise for r. q is the only part that reads the other axis.
-template <bool kColumn, int kN>
-__device__ __forceinline__ float step_q(const float (&E)[kN][kN], const float (&r)[kN], const float (&c)[kN], int a) {
-  return kColumn ? dot<false, kN>(E, a, r) : dot<true, kN>(E, a, c);
-}
-
+/// One softmax_eps normalisation in scaling form, P = diag(r) E diag(c) with E = S + eps. A
+/// column step divides column j by its sum plus eps, c[j] / (c[j] q[j] + eps) with q[j] = sum_i
+/// r[i] E[i][j]: that is c[j] = 1 / w[j] with w[j] = q[j] + eps w[j], where w = 1 / c before the
+/// step. The step keeps w (the axis's own, wc or wr) beside the vector: eps w is ready a step
+/// ahead and starts the sum's FMA chain, so a step's critical path is the log contract's, a
+/// dot product and a reciprocal. A row step likewise for r with q[i] = sum_j E[i][j] c[j].
 template <bool kColumn, int kN, typename K>
-__device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN]) {
+__device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&w)[kN]) {
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
-    const float q = step_q<kColumn, kN>(E, r, c, a);
-    float &v = kColumn ? c[a] : r[a];
-    v *= approx_rcp<kNormalDivisors<K>>(fmaf(v, q, K::sinkhorn_eps));
+    float p[kN];
+#pragma unroll
+    for (int b = 0; b < kN; ++b)
+      p[b] = kColumn ? E[b][a] * r[b] : E[a][b] * c[b];
+    p[0] = kColumn ? fmaf(E[0][a], r[0], K::sinkhorn_eps * w[a]) : fmaf(E[a][0], c[0], K::sinkhorn_eps * w[a]);
+    w[a] = tree_sum<kN>(p);
+    (kColumn ? c : r)[a] = approx_rcp<kNormalScales<K>>(w[a]);
   }
 }
 
 /// The 2T - 1 softmax_eps steps from r = c = 1 (step 0 and every even step divide columns). With
-/// a history, the vector step k changed goes to slot k (k < 2T - 2; the last two stay in r, c),
-/// stored through this thread's column (store_column_slot).
+/// a history, the w of the vector step k changed goes to slot k (k < 2T - 2; the last two steps'
+/// vectors stay in r, c), stored through this thread's column (store_column_slot).
 template <int kN, int kThreads, typename K>
 __device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
   float *mine = hist + threadIdx.x;
+  float wr[kN], wc[kN];
 #pragma unroll
   for (int a = 0; a < kN; ++a)
-    r[a] = c[a] = 1.0f;
-  scaled_step<true, kN, K>(E, r, c);
+    r[a] = c[a] = wr[a] = wc[a] = 1.0f;
+  scaled_step<true, kN, K>(E, r, c, wc);
   if (hist && 0 < kSteps - 2)
-    store_column_slot<kN, kThreads>(mine, 0, c);
+    store_column_slot<kN, kThreads>(mine, 0, wc);
 #pragma unroll 1
   for (int k = 1; k < kSteps; k += 2) {
-    scaled_step<false, kN, K>(E, r, c);
+    scaled_step<false, kN, K>(E, r, c, wr);
     if (hist && k < kSteps - 2)
-      store_column_slot<kN, kThreads>(mine, k, r);
-    scaled_step<true, kN, K>(E, r, c);
+      store_column_slot<kN, kThreads>(mine, k, wr);
+    scaled_step<true, kN, K>(E, r, c, wc);
     if (hist && k + 1 < kSteps - 2)
-      store_column_slot<kN, kThreads>(mine, k + 1, c);
+      store_column_slot<kN, kThreads>(mine, k + 1, wc);
   }
 }
 
@@ -318,8 +322,8 @@ template <int kN> __device__ __forceinline__ void scaled_matrix(const float (&E)
       R[i][j] = a[i] * E[i][j] * b[j];
 }
 
-/// Floats of backward history per block: log keeps b_1 .. b_{T-1}, softmax_eps the vectors of
-/// steps 0 .. 2T - 3. Used only while it fits in static shared memory.
+/// Floats of backward history per block: log keeps b_1 .. b_{T-1}, softmax_eps the w of steps
+/// 0 .. 2T - 3. Used only while it fits in static shared memory.
 /// kOtherBytes: the kernel's other static shared memory, which must fit beside it in 48 KiB.
 /// log keeps b_0 .. b_{T-1} and a_1 .. a_T instead (kKeepsA) where those 2T slots fit: the walk
 /// back then reads a_t instead of recomputing it (n dot products and n reciprocals a step).
@@ -528,78 +532,92 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
   }
 }
 
-/// One step of the softmax_eps backward in scaling form: dX = (dY - sum_axis(dY * Y)) / d, with
-/// Y = diag(r) E diag(c) after the step and d = before * q + eps its divisors, recomputed with the
-/// forward's own operations from `before`, the changed axis's vector before the step; then that
-/// axis walks back to it. F is E with the step's fixed vector folded in (r[i] E[i][j] for a
-/// column step, E[i][j] c[j] for a row step): its sums along the axis are the forward's q (the
-/// same products in the same tree), and sum_axis(dY * Y)[a] = changed[a] * sum_axis(dY * F)[a],
-/// so the update is one FMA an entry. With softmax_eps_backward_history's walk this is 174 SASS
-/// instructions a step pair at n = 4 against 273 for the r E c products (PERF.md session 14).
-template <bool kColumn, int kN, typename K>
-__device__ __forceinline__ void scaled_step_backward(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&G)[kN][kN], const float (&before)[kN]) {
-  float F[kN][kN], inv[kN], shift[kN];
-#pragma unroll
-  for (int i = 0; i < kN; ++i)
-#pragma unroll
-    for (int j = 0; j < kN; ++j)
-      F[i][j] = kColumn ? E[i][j] * r[i] : E[i][j] * c[j];
+/// One softmax_eps step walked back in adjoint form (scaled_step: w = q + eps w_before, changed =
+/// 1 / w, q the fixed vector's products with E along the axis). The adjoint of w is gw, carried
+/// from the axis's next step (already times eps), minus gchanged changed^2; it reaches the fixed
+/// vector through E (gfixed += E g along the other axis), E as the outer product of the fixed
+/// vector and g (added to dE), and w_before as eps g. The changed vector's adjoint restarts at
+/// zero (the steps before use only its w), and the vector walks back to `before` = 1 / w_before
+/// (the forward's own reciprocal of the stored w, so the same value). A step is then a
+/// matrix-vector product and a rank-1 update of dE, as in the log contract's walk.
+template <bool kColumn, int kN>
+__device__ __forceinline__ void scaled_step_adjoint(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&gr)[kN], float (&gc)[kN], float (&gw)[kN], float (&dE)[kN][kN], const float (&before)[kN], float eps) {
+  float (&changed)[kN] = kColumn ? c : r, (&fixed)[kN] = kColumn ? r : c;
+  float (&gchanged)[kN] = kColumn ? gc : gr, (&gfixed)[kN] = kColumn ? gr : gc;
+  float g[kN];
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
-    float p[kN];
-    float s = 0.0f;
-#pragma unroll
-    for (int b = 0; b < kN; ++b) {
-      const int i = kColumn ? b : a, j = kColumn ? a : b;
-      p[b] = F[i][j];
-      s = fmaf(G[i][j], F[i][j], s);
-    }
-    const float q = tree_sum<kN>(p);
-    inv[a] = approx_rcp<kNormalDivisors<K>>(fmaf(before[a], q, K::sinkhorn_eps));
-    const float changed = kColumn ? c[a] : r[a];
-    shift[a] = -(changed * s) * inv[a];
+    g[a] = fmaf(-gchanged[a] * changed[a], changed[a], gw[a]);
+    gw[a] = eps * g[a];
+    gchanged[a] = 0.0f;
+    changed[a] = before[a];
   }
+#pragma unroll
+  for (int b = 0; b < kN; ++b)
+#pragma unroll
+    for (int a = 0; a < kN; ++a) {
+      const int i = kColumn ? b : a, j = kColumn ? a : b;
+      gfixed[b] = fmaf(E[i][j], g[a], gfixed[b]);
+      dE[i][j] = fmaf(fixed[b], g[a], dE[i][j]);
+    }
+}
+
+/// The vector before softmax_eps step k from its stored w: 1 / slot k - 2 (the w step k - 2 of
+/// the same axis left), with the forward's reciprocal.
+template <int kN, int kThreads, typename K>
+__device__ __forceinline__ void vector_from_slot(const float *mine, int k, float (&v)[kN]) {
+  load_column_slot<kN, kThreads>(mine, k - 2, v);
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    v[a] = approx_rcp<kNormalScales<K>>(v[a]);
+}
+
+/// softmax_eps backward, O(T), in scaling form: the forward stores each step's w, the walk back
+/// reads one slot per step. G = dP in, dE out (dE = dP for the direct term diag(r) E diag(c) plus
+/// every step's rank-1 update). The last step (2T - 2) divides columns; before it come row/column
+/// pairs, the first of which (steps 1 and 0, from ones) is peeled off the loop so that every load
+/// in the loop is unconditional.
+template <int kN, int kThreads, typename K>
+__device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
+  constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
+  constexpr float kEps = K::sinkhorn_eps;
+  float r[kN], c[kN], gr[kN], gc[kN], gwr[kN], gwc[kN], before[kN];
+  scaled_steps<kN, kThreads, K>(E, r, c, hist);
+  // P = diag(r) E diag(c): gr[i] = sum_j G E c, gc[j] = sum_i G r E, dE = G r c
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    gr[a] = gc[a] = gwr[a] = gwc[a] = 0.0f;
 #pragma unroll
   for (int i = 0; i < kN; ++i)
 #pragma unroll
     for (int j = 0; j < kN; ++j) {
-      const int a = kColumn ? j : i;
-      G[i][j] = fmaf(G[i][j], inv[a], shift[a]);
+      const float Gr = G[i][j] * r[i];
+      gr[i] = fmaf(G[i][j] * c[j], E[i][j], gr[i]);
+      gc[j] = fmaf(Gr, E[i][j], gc[j]);
+      G[i][j] = Gr * c[j];
     }
-#pragma unroll
-  for (int a = 0; a < kN; ++a) {
-    if (kColumn)
-      c[a] = before[a];
-    else
-      r[a] = before[a];
-  }
-}
-
-/// softmax_eps backward, O(T), in scaling form: the forward stores each step's changed vector,
-/// the walk back reads one slot per step. The last step (2T - 2) divides columns; before it come
-/// row/column pairs, the first of which (steps 1 and 0, from ones) is peeled off the loop so
-/// that every load in the loop is unconditional.
-template <int kN, int kThreads, typename K>
-__device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
-  constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
-  float r[kN], c[kN], before[kN];
-  scaled_steps<kN, kThreads, K>(E, r, c, hist);
   const float *mine = hist + threadIdx.x;
-  vector_before_step<kN, kThreads>(mine, kSteps - 1, before);
-  scaled_step_backward<true, kN, K>(E, r, c, G, before);
+  if constexpr (kSteps >= 3) {
+    vector_from_slot<kN, kThreads, K>(mine, kSteps - 1, before);
+  } else {
+#pragma unroll
+    for (int a = 0; a < kN; ++a)
+      before[a] = 1.0f;
+  }
+  scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
 #pragma unroll 1
   for (int k = kSteps - 2; k >= 3; k -= 2) {
-    load_column_slot<kN, kThreads>(mine, k - 2, before);
-    scaled_step_backward<false, kN, K>(E, r, c, G, before);
-    load_column_slot<kN, kThreads>(mine, k - 3, before);
-    scaled_step_backward<true, kN, K>(E, r, c, G, before);
+    vector_from_slot<kN, kThreads, K>(mine, k, before);
+    scaled_step_adjoint<false, kN>(E, r, c, gr, gc, gwr, G, before, kEps);
+    vector_from_slot<kN, kThreads, K>(mine, k - 1, before);
+    scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
   }
   if constexpr (kSteps >= 3) {
 #pragma unroll
     for (int a = 0; a < kN; ++a)
       before[a] = 1.0f;
-    scaled_step_backward<false, kN, K>(E, r, c, G, before);
-    scaled_step_backward<true, kN, K>(E, r, c, G, before);
+    scaled_step_adjoint<false, kN>(E, r, c, gr, gc, gwr, G, before, kEps);
+    scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
   }
 }
 

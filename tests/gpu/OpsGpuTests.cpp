@@ -151,12 +151,14 @@ TEST_CASE("expand_combine forward matches the reference at every candidate tile,
           Cases.push_back({Config, Base});
         }
   buildAll(Specs);
-  int Checked = 0;
+  int Checked = 0, Tiles = 0;
   for (const auto &[Config, Base] : Cases)
     for (const TileConfig &Tile : tileCandidates(Base)) {
       ScopedTileOverride Force(Base, Tile);
+      ++Tiles;
       for (int64_t M : {1, 37}) {
-        const bool WithBias = (Checked % 2) == 0;
+        // the bias goes to M = 1 at one tile and to M = 37 at the next
+        const bool WithBias = (Tiles + (M == 1 ? 0 : 1)) % 2 == 0;
         OpDef Def = makeOpDef(Op::ExpandCombine, Config, M, WithBias, false);
         const uint64_t Seed = freshSeed();
         INFO(Def.Label << " threads=" << Tile.Threads << " vec=" << Tile.Vec << " rows=" << Tile.Rows << " seed "
@@ -408,6 +410,33 @@ TEST_CASE("sinkhorn matches the reference where logits span more than the exp-do
       const uint64_t Seed = freshSeed();
       INFO(Def.Label << " seed " << Seed);
       const double Tolerance = toleranceFor(Config, Op::Sinkhorn);
+      checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
+      checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
+    }
+}
+
+TEST_CASE("softmax_eps with overridden eps and iterations matches the reference, inside and outside the fast reciprocal's range") {
+  if (!requireGpu("softmax_eps with other constants"))
+    return;
+  // NOTE: the scaling steps take the one-instruction reciprocal only for 2^-60 <= eps <= 1
+  // (kNormalScales in sinkhorn.cuh); 2^-70, 0 and 2 take the ranged one. With eps = 2 every
+  // step shrinks the entries about tenfold, so its iterations stay few enough for fp32.
+  struct Constants {
+    float Eps;
+    int Iters;
+  };
+  for (const Constants &K : {Constants{1e-3f, 7}, Constants{0x1p-70f, 7}, Constants{0.0f, 2}, Constants{2.0f, 7},
+                             Constants{1e-6f, 1}})
+    for (Op O : {Op::Sinkhorn, Op::ScaleSinkhorn}) {
+      if (std::find(AllOps.begin(), AllOps.end(), O) == AllOps.end())
+        continue;
+      MixConfig Config = configFor(ContractKind::DeepSeek, DType::BF16, O == Op::Sinkhorn ? 4 : 3, 256);
+      Config.Contract.SinkhornEps = K.Eps;
+      Config.Contract.SinkhornIters = K.Iters;
+      OpDef Def = makeOpDef(O, Config, 37, false, false);
+      const uint64_t Seed = freshSeed();
+      INFO(Def.Label << " eps " << K.Eps << " iterations " << K.Iters << " seed " << Seed);
+      const double Tolerance = toleranceFor(Config, O);
       checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed), Tolerance);
       checkAgainstReference(Def, Direction::Backward, drawInputs(Def, Direction::Backward, Seed + 1), Tolerance);
     }
