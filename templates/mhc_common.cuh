@@ -97,8 +97,16 @@ __device__ __forceinline__ void store_span(T *__restrict__ p, const float (&in)[
     reinterpret_cast<Word *>(p)[w] = reinterpret_cast<const Word *>(raw)[w];
 }
 
-/// The logistic function, with the accurate expf (no fast math anywhere in mhcjit).
-__device__ __forceinline__ float sigmoid(float h) { return 1.0f / (1.0f + expf(-h)); }
+/// The logistic function, with the accurate expf (no fast math anywhere in mhcjit) and a
+/// reciprocal within 1 ulp (rcp.approx.ftz) instead of a division: the divisor 1 + e^-h lies in
+/// [1, inf], where the flush-to-zero form errs only on results below 2^-126 (h < -87, flushed to
+/// 0) and 1/inf = 0. A division compiles to a slow-path branch per call, which ptxas does not
+/// overlap with the next call's: scale's 2n sigmoids ran as that many serial chains.
+__device__ __forceinline__ float sigmoid(float h) {
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(1.0f + expf(-h)));
+  return r;
+}
 
 /// v rounded to TF32 (10 mantissa bits), round to nearest with ties away (cvt.rna).
 __device__ __forceinline__ float tf32_round(float v) {

@@ -1,10 +1,12 @@
 // mhcjit templates: scale (SPEC.md section 2): h = H r a(t) + beta; pre = sigmoid + pre_eps,
-// post = post_mult sigmoid, logits = h. One thread per token (its N mix entries in registers),
-// grid-stride. Backward: dH, dms per token; dalpha, dbeta summed in registers, then over the
-// block in a fixed order into one partial row per block.
+// post = post_mult sigmoid, logits = h. One thread per token (its N mix entries in registers);
+// each warp takes 32 consecutive tokens at a time, grid-stride, and moves their rows through a
+// shared-memory tile (mhc_staging.cuh). Backward: dH, dms per token; dalpha, dbeta summed in
+// registers, then over the block in a fixed order into one partial row per block. The row loops
+// here serve scale_sinkhorn too, with the sinkhorn step between (scale_sinkhorn.cuh).
 #pragma once
 
-#include "mhc_common.cuh"
+#include "mhc_staging.cuh"
 
 namespace mhc {
 
@@ -77,56 +79,118 @@ __device__ __forceinline__ void store_block_partial(float (&acc)[kRow], float *s
       part[i64(blockIdx.x) * kRow + p] = acc[p];
 }
 
-/// Forward: one thread per token, grid-stride over tokens.
-template <int kN, int kThreads, typename K>
-__global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
-  constexpr int kMix = kN * kN + 2 * kN;
-  const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
-  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
+/// Forward over warps of 32 consecutive tokens: the warp stages their H rows into its tile,
+/// each lane turns its row into pre, post and logits, `block(out)` may then replace the logits
+/// (scale_sinkhorn's sinkhorn), and the warp writes pre, post and the n x n block to their
+/// tensors. A lane reading its own row a word at a time instead makes 32-way strided loads that
+/// all miss L1 at once when the compiler issues them together (PERF.md session 15).
+template <int kN, int kThreads, typename K, typename Block>
+__device__ __forceinline__ void scale_rows_forward(const float *H, const float *ms, const float *alpha_in, const float *beta,
+                                                   float *pre, float *post, float *block_out, i64 M, float *tile,
+                                                   Block block) {
+  constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
+  const int lane = threadIdx.x % 32;
+  float *row = tile + lane * kStride;
+  const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+  for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
+    stage_rows_in<kMix, kStride>(H, first, M, tile, lane);
+    const float token_ms = first + lane < M ? ms[first + lane] : 1.0f;
+    finish_staging();
     float h[kMix], out[kMix];
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
-      h[t] = args.H[m * kMix + t];
-    scale_forward_token<kN, K>(h, Rms<K>(args.ms[m]).r, alpha, args.beta, out);
+      h[t] = row[t];
+    scale_forward_token<kN, K>(h, Rms<K>(token_ms).r, alpha, beta, out);
+    block(out);
 #pragma unroll
-    for (int t = 0; t < kN; ++t) {
-      args.pre[m * kN + t] = out[t];
-      args.post[m * kN + t] = out[kN + t];
-    }
-#pragma unroll
-    for (int t = 2 * kN; t < kMix; ++t)
-      args.logits[m * kN * kN + t - 2 * kN] = out[t];
+    for (int t = 0; t < kMix; ++t)
+      row[t] = out[t];
+    __syncwarp();
+    stage_rows_out<kN, kStride>(pre, first, M, tile, lane);
+    stage_rows_out<kN, kStride>(post, first, M, tile + kN, lane);
+    stage_rows_out<kN * kN, kStride>(block_out, first, M, tile + 2 * kN, lane);
+    __syncwarp(); // the next tokens overwrite the tile
   }
 }
 
-/// Backward: one thread per token, grid-stride over tokens. Each thread keeps [dalpha(3),
-/// dbeta(N)] of its tokens in registers; the block sums them in a fixed order (butterfly in each
-/// warp, warps in index order) into its partial row, summed over blocks in order by reduce_rows.
-template <int kN, int kThreads, typename K>
-__global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ ScaleBwdArgs args) {
-  allow_dependent_launch(); // its reduce_rows may be scheduled at once
-  constexpr int kMix = kN * kN + 2 * kN;
+/// Backward over warps of 32 consecutive tokens: the warp stages H, then dpre, dpost and the
+/// block's gradient (dlogits, or scale_sinkhorn's dres) into its tile; `block_grad(H, rms,
+/// alpha, d)` may turn d's block into dlogits (scale_sinkhorn's sinkhorn backward); each lane
+/// then runs scale's backward on its token, keeps its [dalpha(3), dbeta(N)] terms in registers
+/// and writes dms; the warp writes dH. The block sums the terms in a fixed order (butterfly in
+/// each warp, warps in index order) into its partial row of part, summed over blocks in order by
+/// reduce_rows.
+template <int kN, int kThreads, typename K, typename BlockGrad>
+__device__ __forceinline__ void scale_rows_backward(const float *H_in, const float *ms, const float *alpha_in,
+                                                    const float *beta, const float *dpre, const float *dpost,
+                                                    const float *dblock, float *dH_out, float *dms_out, float *part,
+                                                    i64 M, float *tile, float *scratch, BlockGrad block_grad) {
+  constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   constexpr int kRow = 3 + kMix;
-  __shared__ float scratch[kThreads / 32 * kRow];
+  const int lane = threadIdx.x % 32;
+  float *row = tile + lane * kStride;
   float acc[kRow]; // dalpha(3), then dbeta(N)
 #pragma unroll
   for (int p = 0; p < kRow; ++p)
     acc[p] = 0.0f;
-  const float alpha[3] = {args.alpha[0], args.alpha[1], args.alpha[2]};
-  for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
-    float H[kMix], d[kMix], dH[kMix];
-#pragma unroll
-    for (int t = 0; t < kMix; ++t) {
-      H[t] = args.H[m * kMix + t];
-      d[t] = t < kN ? args.dpre[m * kN + t]
-                    : (t < 2 * kN ? args.dpost[m * kN + t - kN] : args.dlogits[m * kN * kN + t - 2 * kN]);
-    }
-    args.dms[m] = scale_backward_token<kN, K>(H, d, Rms<K>(args.ms[m]), alpha, args.beta, dH, acc);
+  const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+  for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
+    const i64 m = first + lane;
+    const float token_ms = m < M ? ms[m] : 1.0f;
+    float H[kMix], d[kMix];
+    stage_rows_in<kMix, kStride>(H_in, first, M, tile, lane);
+    finish_staging();
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
-      args.dH[m * kMix + t] = dH[t];
+      H[t] = row[t];
+    __syncwarp();
+    stage_rows_in<kN, kStride>(dpre, first, M, tile, lane);
+    stage_rows_in<kN, kStride>(dpost, first, M, tile + kN, lane);
+    stage_rows_in<kN * kN, kStride>(dblock, first, M, tile + 2 * kN, lane);
+    finish_staging();
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      d[t] = row[t];
+    const Rms<K> rms(token_ms);
+    block_grad(H, rms, alpha, d);
+    float dH[kMix], token_acc[kRow];
+#pragma unroll
+    for (int p = 0; p < kRow; ++p)
+      token_acc[p] = 0.0f;
+    const float dms = scale_backward_token<kN, K>(H, d, rms, alpha, beta, dH, token_acc);
+    if (m < M) {
+#pragma unroll
+      for (int p = 0; p < kRow; ++p)
+        acc[p] += token_acc[p];
+      dms_out[m] = dms;
+    }
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      row[t] = dH[t];
+    __syncwarp();
+    stage_rows_out<kMix, kStride>(dH_out, first, M, tile, lane);
+    __syncwarp();
   }
-  store_block_partial<kThreads, kRow>(acc, scratch, args.part);
+  store_block_partial<kThreads, kRow>(acc, scratch, part);
+}
+
+template <int kN, int kThreads, typename K>
+__global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
+  constexpr int kMix = kN * kN + 2 * kN;
+  __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  scale_rows_forward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.pre, args.post, args.logits, args.M,
+                                      tiles[threadIdx.x / 32], [](float (&)[kMix]) {});
+}
+
+template <int kN, int kThreads, typename K>
+__global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ ScaleBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
+  constexpr int kMix = kN * kN + 2 * kN;
+  __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  __shared__ float scratch[kThreads / 32 * (3 + kMix)];
+  scale_rows_backward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dlogits,
+                                       args.dH, args.dms, args.part, args.M, tiles[threadIdx.x / 32], scratch,
+                                       [](const float (&)[kMix], const Rms<K> &, const float (&)[3], float (&)[kMix]) {});
 }
 
 } // namespace mhc

@@ -98,6 +98,21 @@ __device__ __forceinline__ void log_potentials(const float (&L)[kN][kN], int ite
   }
 }
 
+/// 1/x within 1 ulp (rcp.approx). Every reciprocal of the scaling iterations uses it: the
+/// iterations damp the error, and the result stays within 1e-6 of the float64 reference (tested
+/// with every reciprocal off by an ulp). kNormal: x is known to lie in [2^-126, 2^126], so the
+/// flush-to-zero form is exact to the same ulp and is one MUFU instruction; without it ptxas
+/// wraps the MUFU in a range test and two rescalings (four more dependent instructions on the
+/// iterations' critical path).
+template <bool kNormal = false> __device__ __forceinline__ float approx_rcp(float x) {
+  float r;
+  if constexpr (kNormal)
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+  else
+    asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
+  return r;
+}
+
 /// S = softmax of each row of L.
 template <int kN> __device__ __forceinline__ void row_softmax(const float (&L)[kN][kN], float (&S)[kN][kN]) {
 #pragma unroll
@@ -113,9 +128,10 @@ template <int kN> __device__ __forceinline__ void row_softmax(const float (&L)[k
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       p[j] = S[i][j];
-    // s >= 1 (the maximum's term): a correctly rounded reciprocal, then products (within 1 ulp
-    // of the quotients, without a division's slow-path branch per entry)
-    const float inv = __frcp_rn(tree_sum<kN>(p));
+    // s >= 1 (the maximum's term), a normal float: a reciprocal within 1 ulp, then products
+    // (within 2 ulp of the quotients). A division or the correctly rounded reciprocal brings a
+    // slow-path branch per row; it cost the deepseek sinkhorn about 1 us (PERF.md session 15).
+    const float inv = approx_rcp<true>(tree_sum<kN>(p));
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       S[i][j] *= inv;
@@ -172,21 +188,6 @@ template <int kN> __device__ __forceinline__ void store_matrix(float *p, const f
 #pragma unroll
     for (int j = 0; j < kN; ++j)
       p[i * kN + j] = A[i][j];
-}
-
-/// 1/x within 1 ulp (rcp.approx). Every reciprocal of the scaling iterations uses it: the
-/// iterations damp the error, and the result stays within 1e-6 of the float64 reference (tested
-/// with every reciprocal off by an ulp). kNormal: x is known to lie in [2^-126, 2^126], so the
-/// flush-to-zero form is exact to the same ulp and is one MUFU instruction; without it ptxas
-/// wraps the MUFU in a range test and two rescalings (four more dependent instructions on the
-/// iterations' critical path).
-template <bool kNormal = false> __device__ __forceinline__ float approx_rcp(float x) {
-  float r;
-  if constexpr (kNormal)
-    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
-  else
-    asm("rcp.approx.f32 %0, %1;" : "=f"(r) : "f"(x));
-  return r;
 }
 
 /// Whether softmax_eps's scaling recurrence (scaled_step) stays among normal floats, so that its
@@ -276,29 +277,36 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
 /// dot product and a reciprocal. A row step likewise for r with q[i] = sum_j E[i][j] c[j].
 template <bool kColumn, int kN, typename K>
 __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&w)[kN]) {
+  const float (&fixed)[kN] = kColumn ? r : c;
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
-    float p[kN];
+    // two FMA chains, the first from eps w, the second from its first product (written out:
+    // left to a tree of products, the compiler kept some products and sums apart)
+    constexpr int kHalf = (kN + 1) / 2;
+    float lo = K::sinkhorn_eps * w[a], hi = 0.0f;
 #pragma unroll
-    for (int b = 0; b < kN; ++b)
-      p[b] = kColumn ? E[b][a] * r[b] : E[a][b] * c[b];
-    p[0] = kColumn ? fmaf(E[0][a], r[0], K::sinkhorn_eps * w[a]) : fmaf(E[a][0], c[0], K::sinkhorn_eps * w[a]);
-    w[a] = tree_sum<kN>(p);
+    for (int b = 0; b < kHalf; ++b)
+      lo = fmaf(kColumn ? E[b][a] : E[a][b], fixed[b], lo);
+#pragma unroll
+    for (int b = kHalf; b < kN; ++b)
+      hi = b == kHalf ? (kColumn ? E[b][a] : E[a][b]) * fixed[b] : fmaf(kColumn ? E[b][a] : E[a][b], fixed[b], hi);
+    w[a] = lo + hi;
     (kColumn ? c : r)[a] = approx_rcp<kNormalScales<K>>(w[a]);
   }
 }
 
-/// The 2T - 1 softmax_eps steps from r = c = 1 (step 0 and every even step divide columns). With
-/// a history, the w of the vector step k changed goes to slot k (k < 2T - 2; the last two steps'
-/// vectors stay in r, c), stored through this thread's column (store_column_slot).
+/// The 2T - 1 softmax_eps steps (step 0 and every even step divide columns) from c = 1 and the
+/// given row vector r with its wr = 1 / r. With a history, the w of the vector step k changed
+/// goes to slot k (k < 2T - 2; the last two steps' vectors stay in r, c), stored through this
+/// thread's column (store_column_slot).
 template <int kN, int kThreads, typename K>
-__device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float *hist) {
+__device__ __forceinline__ void scaled_steps_from(const float (&E)[kN][kN], float (&r)[kN], float (&wr)[kN], float (&c)[kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
   float *mine = hist + threadIdx.x;
-  float wr[kN], wc[kN];
+  float wc[kN];
 #pragma unroll
   for (int a = 0; a < kN; ++a)
-    r[a] = c[a] = wr[a] = wc[a] = 1.0f;
+    c[a] = wc[a] = 1.0f;
   scaled_step<true, kN, K>(E, r, c, wc);
   if (hist && 0 < kSteps - 2)
     store_column_slot<kN, kThreads>(mine, 0, wc);
@@ -310,6 +318,40 @@ __device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r
     scaled_step<true, kN, K>(E, r, c, wc);
     if (hist && k + 1 < kSteps - 2)
       store_column_slot<kN, kThreads>(mine, k + 1, wc);
+  }
+}
+
+/// The steps from r = c = 1 (E = S + eps as SPEC.md writes it).
+template <int kN, int kThreads, typename K>
+__device__ __forceinline__ void scaled_steps(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float *hist) {
+  float wr[kN];
+#pragma unroll
+  for (int a = 0; a < kN; ++a)
+    r[a] = wr[a] = 1.0f;
+  scaled_steps_from<kN, kThreads, K>(E, r, wr, c, hist);
+}
+
+/// softmax_eps's kernel with the softmax's row sums s left in the row vector: S + eps =
+/// diag(1/s) (e + eps s) with e = exp(L - row max), so the forward iterates on E' = e + eps s
+/// from r = 1/s (wr = s), the same P = diag(r) E' diag(c), without the 2 n^2 products and sums
+/// of S + eps on the way to the first step.
+template <int kN, typename K>
+__device__ __forceinline__ void softmax_eps_kernel(const float (&L)[kN][kN], float (&E)[kN][kN], float (&r)[kN], float (&wr)[kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) {
+    float mx = L[i][0];
+#pragma unroll
+    for (int j = 1; j < kN; ++j)
+      mx = fmaxf(mx, L[i][j]);
+    float p[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      p[j] = E[i][j] = expf(L[i][j] - mx);
+    wr[i] = tree_sum<kN>(p); // >= 1, the maximum's term
+    r[i] = approx_rcp<true>(wr[i]);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      E[i][j] = fmaf(K::sinkhorn_eps, wr[i], E[i][j]);
   }
 }
 
@@ -364,14 +406,9 @@ __device__ __forceinline__ void sinkhorn_forward_token(const float (&L)[kN][kN],
           R[i][j] = expf(u[i] + L[i][j] + v[j]);
     }
   } else {
-    float E[kN][kN], r[kN], c[kN];
-    row_softmax<kN>(L, E);
-#pragma unroll
-    for (int i = 0; i < kN; ++i)
-#pragma unroll
-      for (int j = 0; j < kN; ++j)
-        E[i][j] += K::sinkhorn_eps;
-    scaled_steps<kN, kThreads, K>(E, r, c, nullptr);
+    float E[kN][kN], r[kN], wr[kN], c[kN];
+    softmax_eps_kernel<kN, K>(L, E, r, wr);
+    scaled_steps_from<kN, kThreads, K>(E, r, wr, c, nullptr);
     scaled_matrix<kN>(E, r, c, R);
   }
 }
