@@ -76,13 +76,18 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     // tile above) and 256 for expand_combine (128 for n > 4: 3685 against 4113 us at n = 8,
     // C = 4096), except that expand_combine gives a token of at most 512 chunks a thread per
     // chunk (n = 4 bf16 C = 2048: 501 against 561 us; at C = 2560, 640 chunks, 256 threads stay
-    // best: 486 against 585 us at 512).
+    // best: 486 against 585 us at 512). In sbnc that thread a chunk holds only where the chunks
+    // are a power of two; other counts up to 512 take 128 threads (`mhc-jit tune`, H100, n = 4
+    // bf16, M = 16384, C = 2560, 320 chunks: 400.6 us at 128 threads against 431.8 at 320;
+    // 256 and 512 chunks: 128 threads within 0.2% and 1.6% of a thread each; PERF.md session 15).
     if (Bwd) {
       const int64_t Chunks = (Spec.C + Tile.Vec - 1) / Tile.Vec;
+      const bool PowerOfTwo = (Chunks & (Chunks - 1)) == 0;
       const int Cap = Spec.Operation == Op::Aggregate ? (Spec.N <= 4 && !sbncPowerOfTwo16(Spec) ? 512 : 256)
                       : Spec.N > 4                    ? 128
-                      : Chunks <= 512                 ? 512
-                                                      : 256;
+                      : Chunks > 512                  ? 256
+                      : Spec.StreamLayout == Layout::SBNC && !PowerOfTwo ? 128
+                                                                         : 512;
       Tile.Threads = threadsForChunks(Spec.C, Tile.Vec, Cap);
     } else if (Spec.Operation == Op::ExpandCombine) {
       // forward: column chunks a lane (templates/expand_combine.cuh). sbnc (a chunk is n

@@ -740,7 +740,7 @@ TEST_CASE("the default tile matches the documented examples") {
   CHECK(defaultTileConfig(S).Vec == 1);
   // backward: one block per token, 4 bytes per stream a thread, no more threads than the token
   // has chunks (at least 32), at most 512 (aggregate) or 256 (expand_combine, 512 where that
-  // is a thread per chunk)
+  // is a thread per chunk, in sbnc only for a power of two of chunks, else 128)
   S.Dir = Direction::Backward;
   S.StreamType = DType::BF16;
   S.C = 64; // vec 2, 32 chunks
@@ -771,7 +771,16 @@ TEST_CASE("the default tile matches the documented examples") {
   CHECK(defaultTileConfig(S).Threads == 512);
   S.C = 2560; // 640 chunks
   CHECK(defaultTileConfig(S).Threads == 256);
-  S.C = 7168;
+  S.StreamLayout = Layout::SBNC; // vec 8, 320 chunks: not a power of two, 128 threads
+  CHECK(defaultTileConfig(S).Vec == 8);
+  CHECK(defaultTileConfig(S).Threads == 128);
+  S.C = 2048; // 256 chunks: a thread each
+  CHECK(defaultTileConfig(S).Threads == 256);
+  S.C = 4096; // 512 chunks: a thread each
+  CHECK(defaultTileConfig(S).Threads == 512);
+  S.C = 7168; // 896 chunks
+  CHECK(defaultTileConfig(S).Threads == 256);
+  S.StreamLayout = Layout::SBCN;
   S.N = 8;
   CHECK(defaultTileConfig(S).Vec == 2);
   CHECK(defaultTileConfig(S).Threads == 128);
