@@ -2,6 +2,7 @@
 // The canonical record is the spec's identity in cache keys and manifests.
 #include "mhcjit/KernelSpec.h"
 #include "mhcjit/Errors.h"
+#include "mhc_args.h"
 
 #include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/SmallVector.h"
@@ -162,6 +163,13 @@ llvm::Error validateSpec(const KernelSpec &S) {
       S.Tile.Rows != 4)
     return invalid("rows = " + llvm::Twine(S.Tile.Rows) +
                    ": expand_combine forward takes 1, 2 or 4 column chunks a thread");
+  if (S.Operation == Op::Scale || S.Operation == Op::ScaleSinkhorn) {
+    const int Bytes = mhc::scale_staging_bytes(S.N, S.Tile.Threads, S.Dir == Direction::Backward);
+    if (Bytes > mhc::kStaticSharedBytes)
+      return invalid("threads = " + llvm::Twine(S.Tile.Threads) + " at n = " + llvm::Twine(S.N) + ": " +
+                     opName(S.Operation) + "'s staging tiles would need " + llvm::Twine(Bytes) +
+                     " bytes of shared memory, more than the 49152 a block may have");
+  }
   if (S.HasGamma && S.Operation != Op::Project)
     return invalid("a norm weight (gamma) applies to project only");
   if (S.HasBias && S.Operation != Op::ExpandCombine)

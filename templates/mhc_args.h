@@ -10,6 +10,15 @@
 
 namespace mhc {
 
+/// Static shared memory of scale's and scale_sinkhorn's kernels besides the sinkhorn history:
+/// each warp's staging tile (32 rows of the N = n^2 + 2n mix, row stride N | 1 words) and,
+/// backward, each warp's row of the block's partial sums (3 + N words). A block may have 48 KiB
+/// of static shared memory, so at n = 4 at most 448 threads, at n = 8 at most 128.
+MHC_HOST_DEVICE constexpr int scale_staging_bytes(int n, int threads, bool backward) {
+  return threads / 32 * (32 * ((n * n + 2 * n) | 1) + (backward ? 3 + n * n + 2 * n : 0)) * 4;
+}
+constexpr int kStaticSharedBytes = 48 * 1024;
+
 /// project forward splits K into this many column ranges, each summed by its own blocks into
 /// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
 /// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so

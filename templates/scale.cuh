@@ -178,6 +178,7 @@ template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
   __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  static_assert(sizeof(tiles) == scale_staging_bytes(kN, kThreads, false), "host and device agree on the tiles");
   scale_rows_forward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.pre, args.post, args.logits, args.M,
                                       tiles[threadIdx.x / 32], [](float (&)[kMix]) {});
 }
@@ -188,6 +189,8 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
   constexpr int kMix = kN * kN + 2 * kN;
   __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
   __shared__ float scratch[kThreads / 32 * (3 + kMix)];
+  static_assert(sizeof(tiles) + sizeof(scratch) == scale_staging_bytes(kN, kThreads, true),
+                "host and device agree on the tiles");
   scale_rows_backward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dlogits,
                                        args.dH, args.dms, args.part, args.M, tiles[threadIdx.x / 32], scratch,
                                        [](const float (&)[kMix], const Rms<K> &, const float (&)[3], float (&)[kMix]) {});

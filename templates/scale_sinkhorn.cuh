@@ -35,6 +35,7 @@ template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_sinkhorn_fwd(const __grid_constant__ ScaleSinkhornFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
   __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  static_assert(sizeof(tiles) == scale_staging_bytes(kN, kThreads, false), "host and device agree on the tiles");
   scale_rows_forward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.pre, args.post, args.res, args.M,
                                       tiles[threadIdx.x / 32], [](float (&out)[kMix]) {
                                         float L[kN][kN], R[kN][kN];
@@ -57,6 +58,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
   __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
   __shared__ float tiles[kWarps][32 * kStride];
   __shared__ float scratch[kWarps * kRow];
+  static_assert(kTileBytes + kScratchBytes == scale_staging_bytes(kN, kThreads, true), "host and device agree on the tiles");
   const float *beta = args.beta;
   scale_rows_backward<kN, kThreads, K>(
       args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dres, args.dH, args.dms, args.part, args.M,

@@ -786,6 +786,26 @@ TEST_CASE("the default tile matches the documented examples") {
   CHECK(defaultTileConfig(S).Threads == 128);
 }
 
+TEST_CASE("scale and scale_sinkhorn reject block sizes whose staging tiles exceed 48 KiB of shared memory") {
+  for (Op O : {Op::Scale, Op::ScaleSinkhorn})
+    for (Direction D : {Direction::Forward, Direction::Backward}) {
+      KernelSpec S = baseSpec();
+      S.Operation = O;
+      S.Dir = D;
+      S.Tile = TileConfig{448, 1, 1}; // n = 4: 14 tiles of 32 rows x 25 words, 44800 bytes (+ 1568 backward)
+      Failure Ok = validate(S);
+      CHECK_MESSAGE(!Ok.Failed, Ok.Message);
+      S.Tile.Threads = 512;
+      checkRejected(S, {"threads = 512 at n = 4", "staging tiles", "49152"});
+      S.N = 8; // 32 rows x 81 words a warp: 128 threads fit, 160 do not
+      S.Tile.Threads = 128;
+      Failure Fits = validate(S);
+      CHECK_MESSAGE(!Fits.Failed, Fits.Message);
+      S.Tile.Threads = 160;
+      checkRejected(S, {"threads = 160 at n = 8", "staging tiles"});
+    }
+}
+
 TEST_CASE("expand_combine forward takes 1, 2 or 4 chunks a lane and rejects other rows by name") {
   KernelSpec S = baseSpec();
   S.Operation = Op::ExpandCombine;

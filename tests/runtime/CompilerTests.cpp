@@ -684,6 +684,32 @@ TEST_CASE("every kernel of every op compiles with NVRTC for sm_80, sm_90a and sm
   }
 }
 
+TEST_CASE("every tuning candidate of scale and scale_sinkhorn compiles at n = 4 and 8") {
+  // Their warps stage rows through static shared memory, which bounds the block size by n
+  // (scale_staging_bytes): the candidates that would not fit are left out, the rest compile.
+  std::vector<CompileJob> Jobs;
+  for (Op O : {Op::Scale, Op::ScaleSinkhorn})
+    for (int N : {4, 8})
+      for (Direction D : {Direction::Forward, Direction::Backward}) {
+        MixConfig Config;
+        Config.N = N;
+        Config.C = 4096;
+        Config.Contract = contractPreset(ContractKind::DeepSeek);
+        auto Base = specFor(Config, O, D);
+        REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
+        for (const TileConfig &Tile : tileCandidates(*Base)) {
+          KernelSpec S = *Base;
+          S.Tile = Tile;
+          Jobs.push_back(job(S, "sm_90a"));
+        }
+      }
+  for (const std::string &F : compileFailures(Jobs))
+    CHECK_MESSAGE(F.empty(), F);
+  // scale: 128 and 256 threads at n = 4 (512 left out), 128 at n = 8; scale_sinkhorn: 64, 128
+  // and 256 at n = 4, 64 and 128 at n = 8; each in both directions
+  CHECK(Jobs.size() == 2 * (2 + 1) + 2 * (3 + 2));
+}
+
 TEST_CASE("scale_sinkhorn's kernels compile for sm_90a at every n in both contracts") {
   // The fused kernels are instantiated per n and per contract (te's log Sinkhorn, deepseek's
   // softmax_eps), so each of n = 1..8 is its own kernel in each contract; the backward brings
