@@ -154,13 +154,16 @@ TEST_CASE("expand_combine forward candidates try 1, 2 and 4 chunks a lane at the
     CHECK(T.Rows == 1);
 }
 
-TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 256 threads") {
+TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 256 threads where they fit") {
   for (Direction D : {Direction::Forward, Direction::Backward})
     for (int N : {1, 4, 8}) {
       KernelSpec S = specOf(Op::ScaleSinkhorn, D, N);
       CAPTURE(specLabel(S));
       std::vector<TileConfig> List = tileCandidates(S);
-      REQUIRE(List.size() == 3); // the default is one of the three thread counts
+      // the default is one of the thread counts; at n = 8 a warp's staging tile takes 10368
+      // bytes, so 256 threads (83 KB) exceed the 48 KiB of static shared memory
+      const std::vector<int> Expected = N == 8 ? std::vector<int>{64, 128} : std::vector<int>{64, 128, 256};
+      REQUIRE(List.size() == Expected.size());
       CHECK((List.front() == defaultTileConfig(S)));
       std::vector<int> Threads;
       for (const TileConfig &T : List) {
@@ -169,7 +172,7 @@ TEST_CASE("scale_sinkhorn candidates are the heuristic's tile, then 64, 128 and 
         Threads.push_back(T.Threads);
       }
       std::sort(Threads.begin(), Threads.end());
-      CHECK(Threads == std::vector<int>{64, 128, 256});
+      CHECK(Threads == Expected);
     }
 }
 
