@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <tuple>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -165,6 +166,46 @@ TEST_CASE("expand_combine forward matches the reference at every candidate tile,
                        << Seed);
         checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, Seed),
                               toleranceFor(Config, Op::ExpandCombine));
+        ++Checked;
+      }
+    }
+  CHECK(Checked > 0);
+}
+
+TEST_CASE("scale and scale_sinkhorn match the reference at every candidate tile, partial warps included") {
+  if (!requireGpu("scale's and scale_sinkhorn's tiles"))
+    return;
+  // Both stage the rows of 32 tokens a warp through shared memory: every block size the tuner
+  // may pick, n from 2 to 8 (the tile of a warp grows with n), M below a warp, past one and
+  // past a block of 256 threads.
+  std::vector<std::tuple<MixConfig, Op, KernelSpec>> Cases;
+  std::vector<KernelSpec> Specs;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (Op O : {Op::Scale, Op::ScaleSinkhorn}) {
+      if (std::find(AllOps.begin(), AllOps.end(), O) == AllOps.end())
+        continue;
+      for (int N : {2, 4, 8})
+        for (Direction D : {Direction::Forward, Direction::Backward}) {
+          const MixConfig Config = configFor(K, DType::BF16, N, 256);
+          const KernelSpec Base = take(specFor(Config, O, D));
+          for (const TileConfig &Tile : tileCandidates(Base)) {
+            ScopedTileOverride Force(Base, Tile);
+            for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
+              Specs.push_back(S);
+          }
+          Cases.push_back({Config, O, Base});
+        }
+    }
+  buildAll(Specs);
+  int Checked = 0;
+  for (const auto &[Config, O, Base] : Cases)
+    for (const TileConfig &Tile : tileCandidates(Base)) {
+      ScopedTileOverride Force(Base, Tile);
+      for (int64_t M : {5, 37, 300}) {
+        OpDef Def = makeOpDef(O, Config, M, false, false);
+        const uint64_t Seed = freshSeed();
+        INFO(Def.Label << " " << directionName(Base.Dir) << " threads=" << Tile.Threads << " seed " << Seed);
+        checkAgainstReference(Def, Base.Dir, drawInputs(Def, Base.Dir, Seed), toleranceFor(Config, O));
         ++Checked;
       }
     }
