@@ -168,7 +168,8 @@ llvm::Error validateSpec(const KernelSpec &S) {
     if (Bytes > mhc::kStaticSharedBytes)
       return invalid("threads = " + llvm::Twine(S.Tile.Threads) + " at n = " + llvm::Twine(S.N) + ": " +
                      opName(S.Operation) + "'s staging tiles would need " + llvm::Twine(Bytes) +
-                     " bytes of shared memory, more than the 49152 a block may have");
+                     " bytes of shared memory, more than the " + llvm::Twine(mhc::kStaticSharedBytes) +
+                     " a block may have");
   }
   if (S.HasGamma && S.Operation != Op::Project)
     return invalid("a norm weight (gamma) applies to project only");
