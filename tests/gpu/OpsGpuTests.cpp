@@ -13,11 +13,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <tuple>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
 
 namespace mhcjit {
 namespace test {
