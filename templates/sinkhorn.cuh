@@ -577,15 +577,15 @@ __device__ __forceinline__ void softmax_eps_backward_recompute(const float (&S)[
 /// zero (the steps before use only its w), and the vector walks back to `before` = 1 / w_before
 /// (the forward's own reciprocal of the stored w, so the same value). A step is then a
 /// matrix-vector product and a rank-1 update of dE, as in the log contract's walk.
-template <bool kColumn, int kN>
-__device__ __forceinline__ void scaled_step_adjoint(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&gr)[kN], float (&gc)[kN], float (&gw)[kN], float (&dE)[kN][kN], const float (&before)[kN], float eps) {
+template <bool kColumn, int kN, typename K>
+__device__ __forceinline__ void scaled_step_adjoint(const float (&E)[kN][kN], float (&r)[kN], float (&c)[kN], float (&gr)[kN], float (&gc)[kN], float (&gw)[kN], float (&dE)[kN][kN], const float (&before)[kN]) {
   float (&changed)[kN] = kColumn ? c : r, (&fixed)[kN] = kColumn ? r : c;
   float (&gchanged)[kN] = kColumn ? gc : gr, (&gfixed)[kN] = kColumn ? gr : gc;
   float g[kN];
 #pragma unroll
   for (int a = 0; a < kN; ++a) {
     g[a] = fmaf(-gchanged[a] * changed[a], changed[a], gw[a]);
-    gw[a] = eps * g[a];
+    gw[a] = K::sinkhorn_eps * g[a];
     gchanged[a] = 0.0f;
     changed[a] = before[a];
   }
@@ -617,7 +617,6 @@ __device__ __forceinline__ void vector_from_slot(const float *mine, int k, float
 template <int kN, int kThreads, typename K>
 __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
-  constexpr float kEps = K::sinkhorn_eps;
   float r[kN], c[kN], gr[kN], gc[kN], gwr[kN], gwc[kN], before[kN];
   scaled_steps<kN, kThreads, K>(E, r, c, hist);
   // P = diag(r) E diag(c): gr[i] = sum_j G E c, gc[j] = sum_i G r E, dE = G r c
@@ -641,20 +640,20 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
     for (int a = 0; a < kN; ++a)
       before[a] = 1.0f;
   }
-  scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
+  scaled_step_adjoint<true, kN, K>(E, r, c, gr, gc, gwc, G, before);
 #pragma unroll 1
   for (int k = kSteps - 2; k >= 3; k -= 2) {
     vector_from_slot<kN, kThreads, K>(mine, k, before);
-    scaled_step_adjoint<false, kN>(E, r, c, gr, gc, gwr, G, before, kEps);
+    scaled_step_adjoint<false, kN, K>(E, r, c, gr, gc, gwr, G, before);
     vector_from_slot<kN, kThreads, K>(mine, k - 1, before);
-    scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
+    scaled_step_adjoint<true, kN, K>(E, r, c, gr, gc, gwc, G, before);
   }
   if constexpr (kSteps >= 3) {
 #pragma unroll
     for (int a = 0; a < kN; ++a)
       before[a] = 1.0f;
-    scaled_step_adjoint<false, kN>(E, r, c, gr, gc, gwr, G, before, kEps);
-    scaled_step_adjoint<true, kN>(E, r, c, gr, gc, gwc, G, before, kEps);
+    scaled_step_adjoint<false, kN, K>(E, r, c, gr, gc, gwr, G, before);
+    scaled_step_adjoint<true, kN, K>(E, r, c, gr, gc, gwc, G, before);
   }
 }
 
