@@ -122,7 +122,7 @@ llvm::Expected<TuneResult> tuneSpec(const KernelSpec &Base, int64_t M, TimingPla
       if (!T)
         return makeError(Errc::CudaFailed, "tuning " + specLabel(*CallBase) + ": candidate " + tileText(Tile) +
                                                 " failed: " + llvm::toString(T.takeError()));
-      R.Entry.Timings.push_back(CandidateTiming{Tile, T->MedianMs, T->spreadMs()});
+      R.Entry.Timings.push_back(CandidateTiming{Tile, T->MedianMs, T->spreadMs(), T->quartileSpreadMs()});
       R.Timings.push_back(std::move(*T));
     }
   }

@@ -91,6 +91,9 @@ llvm::Expected<TuningEntry> readEntry(const llvm::json::Value &V, size_t Index) 
       return Bad("timings");
     C.MedianMs = *Median;
     C.SpreadMs = *Spread;
+    C.QuartileSpreadMs = TO->getNumber("quartile_spread_ms").getValueOr(0.0);
+    if (C.QuartileSpreadMs < 0)
+      return Bad("timings");
     E.Timings.push_back(C);
   }
   return E;
@@ -127,16 +130,24 @@ TuningKey tuningKey(const KernelSpec &Spec, const DeviceIdentity &D, int64_t M) 
                    D.DriverVersion, tuningMBucket(Spec, M)};
 }
 
+double tieLimitMs(const std::vector<CandidateTiming> &Timings) {
+  if (Timings.empty())
+    return 0;
+  const CandidateTiming *Best = &Timings.front();
+  for (const CandidateTiming &T : Timings)
+    if (T.MedianMs < Best->MedianMs)
+      Best = &T;
+  // NOTE: at least 2%: run-to-run noise of CUDA-event medians is about 1% for long kernels;
+  // without the band two ranks timing the same candidates could pick different configs.
+  return Best->MedianMs + std::max(Best->MedianMs * 0.02, Best->QuartileSpreadMs);
+}
+
 llvm::Expected<size_t> pickWinner(const std::vector<CandidateTiming> &Timings) {
   if (Timings.empty())
     return makeError(Errc::InvalidArgument, "pickWinner: no candidate timings");
-  double Best = Timings.front().MedianMs;
-  for (const CandidateTiming &T : Timings)
-    Best = std::min(Best, T.MedianMs);
-  // NOTE: a 2% band: run-to-run noise of CUDA-event medians is about 1%; without the band two
-  // ranks timing the same candidates could pick different configs.
+  const double Limit = tieLimitMs(Timings);
   for (size_t I = 0; I < Timings.size(); ++I)
-    if (Timings[I].MedianMs <= Best * 1.02)
+    if (Timings[I].MedianMs <= Limit)
       return I;
   return size_t(0);
 }
@@ -156,6 +167,7 @@ std::string TuningDb::toJson() const {
       llvm::json::Object O = tileJson(T.Tile);
       O["median_ms"] = T.MedianMs;
       O["spread_ms"] = T.SpreadMs;
+      O["quartile_spread_ms"] = T.QuartileSpreadMs;
       Timings.push_back(std::move(O));
     }
     List.push_back(llvm::json::Object{{"spec", E.Key.Spec},

@@ -10,6 +10,7 @@
 #include "mhcjit/TuningDb.h"
 
 #include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace cl = llvm::cl;
@@ -40,10 +41,11 @@ void printTable(const TuneResult &R, const TimingPlan &Plan, llvm::raw_ostream &
   double Best = R.Timings.front().MedianMs;
   for (const LaunchTiming &T : R.Timings)
     Best = std::min(Best, T.MedianMs);
+  const double TieLimit = tieLimitMs(R.Entry.Timings);
   OS << llvm::format("%s on %s (%d SMs, %s): M = %lld, %d timed runs after %d warm-ups per candidate, %.1f s\n",
                      K.Spec.c_str(), K.GpuName.c_str(), K.SmCount, K.Arch.c_str(), (long long)R.M, Plan.Repeats,
                      Plan.WarmUps, R.Seconds)
-     << "| # | threads | vec | rows | median (us) | min (us) | max (us) | spread (us) | vs best | |\n"
+     << "| # | threads | vec | rows | median (us) | min (us) | max (us) | quartiles (us) | vs best | |\n"
      << "|---|---|---|---|---|---|---|---|---|---|\n";
   for (size_t I = 0; I < R.Timings.size(); ++I) {
     const LaunchTiming &T = R.Timings[I];
@@ -51,12 +53,12 @@ void printTable(const TuneResult &R, const TimingPlan &Plan, llvm::raw_ostream &
     std::string Marks;
     if (I == R.WinnerIndex)
       Marks = "winner";
-    else if (T.MedianMs <= Best * 1.02)
-      Marks = "tie (within 2%)";
+    else if (T.MedianMs <= TieLimit)
+      Marks = llvm::formatv("tie (within {0:f1}%)", 100.0 * (TieLimit / Best - 1.0)).str();
     if (I == 0)
       Marks += Marks.empty() ? "heuristic default" : ", heuristic default";
     OS << llvm::format("| %zu | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %+.1f%% | %s |\n", I, Tile.Threads, Tile.Vec,
-                       Tile.Rows, T.MedianMs * 1e3, T.MinMs * 1e3, T.MaxMs * 1e3, T.spreadMs() * 1e3,
+                       Tile.Rows, T.MedianMs * 1e3, T.MinMs * 1e3, T.MaxMs * 1e3, T.quartileSpreadMs() * 1e3,
                        100.0 * (T.MedianMs / Best - 1.0), Marks.c_str());
   }
   const LaunchTiming &Default = R.Timings.front(), &Won = R.Timings[R.WinnerIndex];

@@ -35,10 +35,7 @@ size_t indexOf(const std::vector<CandidateTiming> &Timings, const TileConfig &Ti
 
 /// Whether candidate I of Timings is within pickWinner's 2% band of the fastest.
 bool inBand(const std::vector<CandidateTiming> &Timings, size_t I) {
-  double Best = Timings.front().MedianMs;
-  for (const CandidateTiming &T : Timings)
-    Best = std::min(Best, T.MedianMs);
-  return I < Timings.size() && Timings[I].MedianMs <= Best * 1.02;
+  return I < Timings.size() && Timings[I].MedianMs <= tieLimitMs(Timings);
 }
 
 /// Ops whose backward writes dx (and so has an fp32-accumulating variant).
@@ -85,6 +82,8 @@ TEST_CASE("tuning each op picks a valid winner in bounded time, matches the refe
         CHECK(T.SamplesMs.size() >= 20);
         CHECK((T.MinMs > 0 && T.MinMs <= T.MedianMs && T.MedianMs <= T.MaxMs));
         CHECK(First.Entry.Timings[I].SpreadMs == doctest::Approx(T.MaxMs - T.MinMs));
+        CHECK(First.Entry.Timings[I].QuartileSpreadMs == doctest::Approx(T.quartileSpreadMs()));
+        CHECK((T.quartileSpreadMs() >= 0 && T.quartileSpreadMs() <= T.spreadMs()));
       }
       // the winner is a candidate and pickWinner's choice; the key is the spec's
       CHECK(First.WinnerIndex == indexOf(First.Entry.Timings, First.Entry.Winner));
@@ -102,13 +101,13 @@ TEST_CASE("tuning each op picks a valid winner in bounded time, matches the refe
           checkAgainstReference(Def, D, drawInputs(Def, D, Seed), toleranceFor(Config, O));
         }
       }
-      // again: the same winner, or one inside the 2% band of either run
+      // again: the same winner, or one inside the tie band of either run
       TuneResult Second = take(tuneSpec(Base, TuneTokens));
       const bool Same = (First.Entry.Winner == Second.Entry.Winner);
       const bool Banded = inBand(First.Entry.Timings, indexOf(First.Entry.Timings, Second.Entry.Winner)) ||
                           inBand(Second.Entry.Timings, indexOf(Second.Entry.Timings, First.Entry.Winner));
       CHECK_MESSAGE((Same || Banded), "first winner #" << First.WinnerIndex << ", second #" << Second.WinnerIndex
-                                                       << ": neither inside the other run's 2% band");
+                                                       << ": neither inside the other run's tie band");
       CHECK(Second.Seconds <= TuneSecondsBound);
     }
 }

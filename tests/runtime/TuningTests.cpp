@@ -38,15 +38,15 @@ TuningEntry entryFor(const KernelSpec &Spec, int64_t M, TileConfig Winner, int64
   TuningEntry E;
   E.Key = tuningKey(Spec, fakeGpu(), M);
   E.Winner = Winner;
-  E.Timings = {{defaultTileConfig(Spec), 1.0, 0.01}, {Winner, 0.5, 0.02}};
+  E.Timings = {{defaultTileConfig(Spec), 1.0, 0.01, 0.004}, {Winner, 0.5, 0.02, 0.008}};
   E.Timestamp = Stamp;
   return E;
 }
 
-std::vector<CandidateTiming> medians(std::initializer_list<double> Ms) {
+std::vector<CandidateTiming> medians(std::initializer_list<double> Ms, double QuartileSpread = 0.0) {
   std::vector<CandidateTiming> T;
   for (double M : Ms)
-    T.push_back({TileConfig{}, M, 0.0});
+    T.push_back({TileConfig{}, M, 0.0, QuartileSpread});
   return T;
 }
 
@@ -59,6 +59,20 @@ TEST_CASE("pickWinner takes the fastest, and the first in candidate order within
   CHECK(*pickWinner(medians({1.00, 1.00, 1.00})) == 0);
   auto None = pickWinner(std::vector<CandidateTiming>{});
   CHECK(failureOf(None).Code == int(Errc::InvalidArgument));
+  CHECK(tieLimitMs({}) == 0);
+}
+
+TEST_CASE("pickWinner widens the tie band to the fastest candidate's quartile spread") {
+  // 3% apart, with runs of the fastest spread over 4% between its quartiles: tied
+  CHECK(tieLimitMs(medians({1.03, 1.00}, 0.04)) == doctest::Approx(1.04));
+  CHECK(*pickWinner(medians({1.03, 1.00}, 0.04)) == 0);
+  // a quartile spread under 2% leaves the 2% band
+  CHECK(tieLimitMs(medians({1.03, 1.00}, 0.01)) == doctest::Approx(1.02));
+  CHECK(*pickWinner(medians({1.03, 1.00}, 0.01)) == 1);
+  // only the fastest candidate's spread counts: a noisy slow one does not pull itself in
+  std::vector<CandidateTiming> T = medians({1.10, 1.00}, 0.0);
+  T[0].QuartileSpreadMs = 0.5;
+  CHECK(*pickWinner(T) == 1);
 }
 
 TEST_CASE("M buckets are powers of two, and 0 for tiles that must not depend on M") {
@@ -88,6 +102,7 @@ TEST_CASE("a tuning database survives a save and a load unchanged") {
   CHECK(E->Winner.Threads == 128);
   CHECK(E->Timings.size() == 2);
   CHECK(E->Timings[1].MedianMs == 0.5);
+  CHECK(E->Timings[1].QuartileSpreadMs == 0.008);
   CHECK(E->Timestamp == 100);
   CHECK(!Back->lookup(S, fakeGpu(), 8192));      // another M bucket
   DeviceIdentity Other = fakeGpu();
@@ -95,6 +110,34 @@ TEST_CASE("a tuning database survives a save and a load unchanged") {
   CHECK(!Back->lookup(S, Other, 3000));          // another GPU
   DeviceIdentity AnyOfArch{"", 0, "sm_90a", nvrtcVersionString(), 0};
   CHECK(Back->lookup(S, AnyOfArch, 3000));       // wildcards: arch and NVRTC only
+}
+
+TEST_CASE("a database from before quartile spreads loads with none, and a negative one is corrupt") {
+  ScratchDir Dir;
+  KernelSpec S = aggregateSpec(Direction::Forward, Layout::SBCN);
+  TuningDb Db;
+  Db.record(entryFor(S, 4096, TileConfig{128, 8, 1}));
+  const std::string Json = Db.toJson();
+  auto Rewrite = [&](llvm::StringRef Name, const std::string &From, const std::string &To) {
+    std::string Text = Json;
+    for (size_t At = Text.find(From); At != std::string::npos; At = Text.find(From, At + To.size()))
+      Text.replace(At, From.size(), To);
+    const std::string Path = Dir.file(Name);
+    std::error_code EC;
+    llvm::raw_fd_ostream OS(Path, EC);
+    REQUIRE(!EC);
+    OS << Text;
+    return Path;
+  };
+  REQUIRE(contains(Json, "\"quartile_spread_ms\": 0.008"));
+  auto Old = TuningDb::loadStrict(Rewrite("old.json", "\"quartile_spread_ms\"", "\"unused\""));
+  REQUIRE(!failureOf(Old).Failed);
+  const TuningEntry *E = Old->lookup(S, fakeGpu(), 4096);
+  REQUIRE(E);
+  CHECK(E->Timings[1].QuartileSpreadMs == 0.0);
+  CHECK(E->Timings[1].MedianMs == 0.5);
+  auto Negative = TuningDb::loadStrict(Rewrite("negative.json", "\"quartile_spread_ms\": 0.008", "\"quartile_spread_ms\": -1"));
+  CHECK(failureOf(Negative).Failed);
 }
 
 TEST_CASE("two writers saving different entries to one file lose nothing") {

@@ -21,6 +21,10 @@ struct LaunchTiming {
   double MedianMs = 0, MinMs = 0, MaxMs = 0;
   std::vector<double> SamplesMs; ///< every timed run, sorted ascending
   double spreadMs() const { return MaxMs - MinMs; }
+  /// The third quartile minus the first: the noise of a typical run, unmoved by one outlier.
+  double quartileSpreadMs() const {
+    return SamplesMs.empty() ? 0.0 : SamplesMs[SamplesMs.size() * 3 / 4] - SamplesMs[SamplesMs.size() / 4];
+  }
 };
 
 /// Times launches on the current context's legacy default stream. Owns two events and a

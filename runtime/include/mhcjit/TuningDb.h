@@ -52,7 +52,8 @@ TuningKey tuningKey(const KernelSpec &Spec, const DeviceIdentity &Device, int64_
 struct CandidateTiming {
   TileConfig Tile;
   double MedianMs = 0;
-  double SpreadMs = 0;
+  double SpreadMs = 0;         ///< slowest sample minus fastest
+  double QuartileSpreadMs = 0; ///< third quartile of the samples minus the first (0: not known)
 };
 
 struct TuningEntry {
@@ -62,16 +63,22 @@ struct TuningEntry {
   int64_t Timestamp = 0;                ///< seconds since the epoch, when measured
 };
 
-/// The index of the winner: the fastest median; candidates within 2% of the best median are tied
-/// and the first of them in candidate order wins, so every rank picks the same config from
-/// slightly different timings. Example: medians {1.01, 1.00, 0.90} -> 2; {1.01, 1.00} -> 0.
+/// The slowest median tied with the fastest one: the best median plus the larger of 2% of it and
+/// the best candidate's quartile spread. Medians closer than the noise of one run cannot be told
+/// apart: a kernel of 11 us times within about 3% from run to run, past a fixed 2% band.
+/// Example: medians {1.03, 1.00}, the second's quartile spread 0.04 -> 1.04. 0 for an empty list.
+double tieLimitMs(const std::vector<CandidateTiming> &Timings);
+
+/// The index of the winner: the fastest median; candidates up to tieLimitMs() are tied and the
+/// first of them in candidate order wins, so every rank picks the same config from slightly
+/// different timings. Example: medians {1.01, 1.00, 0.90} -> 2; {1.01, 1.00} -> 0.
 /// Errc::InvalidArgument for an empty list.
 llvm::Expected<size_t> pickWinner(const std::vector<CandidateTiming> &Timings);
 
 /// The database in memory; load() and save() move it to and from a JSON file:
 /// {"schema": 1, "entries": [{"spec", "gpu", "sm_count", "arch", "nvrtc", "driver", "m_bucket",
 ///   "winner": {"threads", "vec", "rows"}, "timings": [{"threads", "vec", "rows", "median_ms",
-///   "spread_ms"}], "timestamp"}]}, entries sorted by key.
+///   "spread_ms", "quartile_spread_ms" (optional, 0 where absent)}], "timestamp"}]}, entries sorted by key.
 class TuningDb {
 public:
   /// <cache root>/tuning/v1.json.
