@@ -70,7 +70,7 @@ std::vector<TileConfig> tileCandidates(const KernelSpec &Spec) {
   }
   case Op::Project:
     if (Bwd) {
-      for (int Threads : {128, 64, 256})
+      for (int Threads : {256, 128, 64})
         Add(Threads, Default.Vec, 1);
     } else {
       // (threads, tokens per block): 1, 2 or 4 tiles of 16 tokens per warp

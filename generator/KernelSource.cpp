@@ -164,8 +164,7 @@ llvm::Expected<GeneratedKernel> generateKernel(const KernelSpec &Spec) {
 int dynamicSharedBytes(const KernelSpec &Spec) {
   if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
     return 0;
-  return mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), dtypeSize(paramDType(Spec)), Spec.Tile.Rows,
-                                       Spec.Prec == Precision::TF32);
+  return mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), Spec.Tile.Rows, Spec.Prec == Precision::TF32);
 }
 
 } // namespace mhcjit

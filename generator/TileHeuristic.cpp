@@ -105,9 +105,12 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     break;
   case Op::Project:
     // Tensor cores in both directions (templates/project.cuh). Forward: warps of 16 tokens
-    // sharing each step's phi tile in shared memory (defaultTileChoices). Backward: 4 warps of
-    // 64 columns each.
-    Tile = Bwd ? TileConfig{128, 1, 1} : defaultTileChoices(Spec).front();
+    // sharing each step's phi tile in shared memory (defaultTileChoices). Backward on tensor
+    // cores: 8 warps of 64 columns each, a block's warps reading 1 KB of each token's row
+    // between them (`mhc-jit tune --op project --dir bwd`, H100: 206.0 against 217.8 us with 4
+    // warps at (1,4096,6656), 290.4 against 301.9 at (8,2048,2560), 1468 against 1474 at
+    // (4,8192,7168); PERF.md session 16). On CUDA cores (n > 4) a thread per column, 128.
+    Tile = Bwd ? TileConfig{mhc::project_bwd_on_tensor_cores(Spec.N) ? 256 : 128, 1, 1} : defaultTileChoices(Spec).front();
     break;
   case Op::Sinkhorn:
     // one token per thread; the backward's per-iteration history (shared memory) fits at 64
@@ -134,11 +137,11 @@ std::vector<TileConfig> defaultTileChoices(const KernelSpec &Spec) {
   // Warps of 16 tokens sharing each step's phi tile. At n <= 4 with a 16-bit stream in tf32,
   // 4 warps (64 tokens) a block fit three blocks an SM and fill the last wave in finer steps;
   // 8 warps (128 tokens, two an SM) where that fills the waves better (defaultTileForGrid).
-  // Measured (`mhc-jit bench --op project`, H100, after the copy plans): 142.0 / 166.2 us at
-  // (8,2048,2560) / (3,8192,2048) with 64 tokens against 161.7 / 192.3 with 128, but 119.8
-  // against 98.2 at (1,4096,6656). In the fp32 mode the block splits phi a step ahead, work
-  // that 128 tokens share better (1138 against 885 us at (4,8192,7168)); fp32 streams and
-  // n > 4 (phi tiles of 80 rows and more) keep 128 tokens as well.
+  // Measured (`mhc-jit tune --op project --dir fwd --precision tf32`, H100, steps of 256 bytes a
+  // row, PERF.md session 16): 138.5 / 164.9 us at (8,2048,2560) / (3,8192,2048) with 64 tokens
+  // against 146.7 / 174.3 with 128, but 107.6 against 91.5 at (1,4096,6656) and 705.7 against
+  // 688.0 at (4,8192,7168), where both fill their waves equally. The fp32 mode (two phi tiles of
+  // TF32 parts), fp32 streams and n > 4 (phi tiles of 80 rows and more) keep 128 tokens.
   const TileConfig Wide{256, 1, 128}, Narrow{128, 1, 64};
   if (defaultTileFollowsGrid(Spec))
     return {Narrow, Wide};
@@ -156,11 +159,10 @@ TileConfig defaultTileForGrid(const KernelSpec &Spec, int64_t M, const SmShape &
   const std::vector<TileConfig> Choices = defaultTileChoices(Spec);
   const int64_t K = int64_t(Spec.N) * Spec.C;
   auto Fill = [&](const TileConfig &T) {
-    const int64_t Shared = mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType),
-                                                         dtypeSize(paramDType(Spec)), T.Rows,
+    const int64_t Shared = mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), T.Rows,
                                                          Spec.Prec == Precision::TF32);
-    // project_fwd's launch bounds ask for 512 threads an SM: 128 registers a thread, which
-    // ptxas uses (inspect --show resources), so registers allow 512 threads an SM
+    // project_fwd's launch bounds ask for at most 512 threads an SM (project_fwd_min_blocks),
+    // and ptxas keeps within the registers that leaves (inspect --show resources)
     const int64_t PerSm = std::min<int64_t>({2048 / T.Threads, 512 / T.Threads,
                                              Sm.SharedPerSm / (Shared + Sm.ReservedPerBlock)});
     const int64_t Resident = std::max<int64_t>(PerSm, 1) * Sm.SmCount;
@@ -168,9 +170,11 @@ TileConfig defaultTileForGrid(const KernelSpec &Spec, int64_t M, const SmShape &
     const int64_t Waves = (Blocks + Resident - 1) / Resident;
     return double(Blocks) / double(Waves * Resident);
   };
-  TileConfig Best = Choices.front();
+  // the later (more tokens a block) within 2%: where both fill their waves alike, 128 tokens
+  // share each phi tile over more x (688.0 against 705.7 us at (4,8192,7168))
+  TileConfig Best = Choices.back();
   double BestFill = Fill(Best);
-  for (size_t I = 1; I < Choices.size(); ++I)
+  for (size_t I = Choices.size() - 1; I-- > 0;)
     if (double F = Fill(Choices[I]); F > BestFill + 0.02) {
       Best = Choices[I];
       BestFill = F;

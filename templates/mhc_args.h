@@ -26,32 +26,38 @@ constexpr int kStaticSharedBytes = 48 * 1024;
 MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
   return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceWarpRows: summed in order
 }
-/// Columns per split, a multiple of the kernel's 64-column step.
+/// Columns per split, a multiple of 64 (the kernel multiplies 64 columns at a time).
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
   return ((K + project_fwd_splits(K) - 1) / project_fwd_splits(K) + 63) / 64 * 64;
 }
-/// Row stride in words of project forward's tiles of split phi (64 columns and 4 words of padding).
-constexpr int kProjectFwdPartStride = 68;
-/// Whether project forward's block splits phi * gamma into its two TF32 parts a step ahead (the
-/// fp32 mode at N <= 24, where a step's x is at most 32 KB so that three slots fit), rather than
-/// every warp splitting the fragments it reads.
-MHC_HOST_DEVICE constexpr bool project_fwd_split_ahead(int n, int elem_bytes, int rows, bool tf32) {
-  return !tf32 && n * n + 2 * n <= 24 && rows * 64 * elem_bytes <= 32768;
+/// Columns of a project forward step: 256 bytes of each x row (128 bf16 or fp16 columns, 64
+/// fp32) where N <= 24; 64 where N > 24, whose phi tiles (80 rows and more) would crowd shared
+/// memory.
+MHC_HOST_DEVICE constexpr int project_fwd_step_cols(int n, int elem_bytes) {
+  return n * n + 2 * n <= 24 ? 256 / elem_bytes : 64;
 }
-/// Slots of project forward's ring: about 64 KB of x a block, 2 to 4 steps (bf16 at 128 rows:
-/// 4 steps of 16 KB, 3 of them in flight while one is multiplied); 3 where phi is split a step
-/// ahead (two blocks an SM at n = 4, bf16).
-MHC_HOST_DEVICE constexpr int project_fwd_stages(int n, int elem_bytes, int rows, bool tf32) {
-  const int fit = 65536 / (rows * 64 * elem_bytes);
-  return project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 3 : fit < 2 ? 2 : fit > 4 ? 4 : fit;
+/// x slots of project forward's ring: about 48 KB of x a block, 2 to 4 steps (bf16 at 64 rows:
+/// 3 steps of 16 KB, two of them in flight while one is multiplied).
+MHC_HOST_DEVICE constexpr int project_fwd_stages(int n, int elem_bytes, int rows) {
+  const int fit = 49152 / (rows * project_fwd_step_cols(n, elem_bytes) * elem_bytes);
+  return fit < 2 ? 2 : fit > 4 ? 4 : fit;
 }
-/// project forward's dynamic shared memory: its ring of slots, each a step's 64 columns of x
-/// (rows tokens), of phi (N rows rounded up to 8) and of gamma; where phi is split ahead, also
-/// two tiles of its two TF32 parts (rows of kProjectFwdPartStride words).
-MHC_HOST_DEVICE constexpr int project_fwd_shared_bytes(int n, int elem_bytes, int param_bytes, int rows, bool tf32) {
-  return project_fwd_stages(n, elem_bytes, rows, tf32) *
-             (rows * 64 * elem_bytes + ((n * n + 2 * n + 7) / 8 * 8 + 1) * 64 * param_bytes) +
-         (project_fwd_split_ahead(n, elem_bytes, rows, tf32) ? 2 * 2 * ((n * n + 2 * n + 7) / 8 * 8) * kProjectFwdPartStride * 4 : 0);
+/// project forward's dynamic shared memory: its ring of x slots (rows tokens, a step's columns
+/// each), then two tiles of phi * gamma as TF32 operand words (two parts each in the fp32 mode),
+/// N rows rounded up to 8 of the step's columns and 4 words of padding.
+MHC_HOST_DEVICE constexpr int project_fwd_shared_bytes(int n, int elem_bytes, int rows, bool tf32) {
+  return project_fwd_stages(n, elem_bytes, rows) * rows * project_fwd_step_cols(n, elem_bytes) * elem_bytes +
+         2 * (tf32 ? 1 : 2) * ((n * n + 2 * n + 7) / 8 * 8) * (project_fwd_step_cols(n, elem_bytes) + 4) * 4;
+}
+/// project forward's blocks an SM for its launch bounds (and so its register budget): as many as
+/// the shared memory of an H100 SM holds (228 KB, 1 KB reserved a block), at most 512 threads an
+/// SM at n <= 4 in tf32 or with a 16-bit stream, else one (the fp32 mode's wider fragments and
+/// the larger N need the registers). Example: n = 4, bf16, tf32, 128 threads of 64 rows: 73 KB
+/// -> 3 blocks, 170 registers a thread.
+MHC_HOST_DEVICE constexpr int project_fwd_min_blocks(int n, int elem_bytes, int rows, bool tf32, int threads) {
+  const int fit = 233472 / (project_fwd_shared_bytes(n, elem_bytes, rows, tf32) + 1024);
+  const int most = n <= 4 && (tf32 || elem_bytes == 2) ? 512 / threads : 1;
+  return fit < 1 ? 1 : fit < most ? fit : most;
 }
 /// project backward runs on tensor cores while its registers hold all N mixes without spilling
 /// (N = n^2 + 2n <= 24, n <= 4; ptxas: 176 registers at n = 4 tf32, 254 in the fp32 mode), else on

@@ -61,45 +61,79 @@ template <typename T> struct RawCols8 {
 };
 
 /// The address of 16-byte chunk `chunk` of row `row` in a tile of rows of kRowChunks chunks, chunk
-/// j of row r stored at j ^ swz(r): the 16-byte reads of a quarter warp that takes rows 2i and
-/// 2i + 1 at the chunks of t = 0..3 (consecutive, or every other one with 16 chunks a row) hit
-/// distinct banks.
-template <int kRowChunks> __device__ __forceinline__ unsigned char *swizzled_chunk(unsigned char *tile, int row, int chunk) {
-  static_assert(kRowChunks == 8 || kRowChunks == 16, "rows of 128 or 256 bytes");
-  const int swz = kRowChunks == 8 ? (row & 1) << 2 : row & 1;
-  return tile + (row * kRowChunks + (chunk ^ swz)) * 16;
+/// j of row r stored at j ^ (r & 1) kFlip: the 16-byte reads of a quarter warp that takes rows 2i
+/// and 2i + 1 at the chunks of t = 0..3 hit distinct banks (kFlip 4 where each thread reads one
+/// chunk, 16-bit x; 1 where it reads two consecutive ones, fp32 x).
+template <int kRowChunks, int kFlip> __device__ __forceinline__ unsigned char *swizzled_chunk(unsigned char *tile, int row, int chunk) {
+  return tile + (row * kRowChunks + (chunk ^ ((row & 1) * kFlip))) * 16;
 }
 
 /// Eight consecutive columns col..col+7 (col a multiple of 8) of row `row` of a swizzled tile of
-/// 64-column rows of E, as fp32.
-template <typename E> __device__ __forceinline__ void read_swizzled8(unsigned char *tile, int row, int col, float (&v)[8]) {
-  constexpr int kChunk = 16 / int(sizeof(E));
-  RawCols8<E> r;
+/// x rows of kRowChunks chunks, as fp32.
+template <typename T, int kRowChunks> __device__ __forceinline__ void read_swizzled8(unsigned char *tile, int row, int col, float (&v)[8]) {
+  constexpr int kChunk = 16 / int(sizeof(T));
+  RawCols8<T> r;
 #pragma unroll
   for (int q = 0; q < 8 / kChunk; ++q)
-    reinterpret_cast<uint4 *>(r.v)[q] = *reinterpret_cast<const uint4 *>(swizzled_chunk<64 / kChunk>(tile, row, col / kChunk + q));
+    reinterpret_cast<uint4 *>(r.v)[q] = *reinterpret_cast<const uint4 *>(
+        swizzled_chunk<kRowChunks, sizeof(T) == 2 ? 4 : 1>(tile, row, col / kChunk + q));
 #pragma unroll
   for (int e = 0; e < 8; ++e)
     v[e] = to_float(r.v[e]);
 }
 
+/// The 16 bytes at p (16-byte aligned) as 16 / sizeof(P) parameter values in fp32. The load is
+/// asm volatile, so it stays where it is written (ahead of the multiplies whose time it hides).
+template <typename P> __device__ __forceinline__ void load_param16(const P *p, float (&v)[16 / sizeof(P)]) {
+  constexpr int kChunk = 16 / int(sizeof(P));
+  alignas(16) P raw[kChunk];
+  uint4 &w = *reinterpret_cast<uint4 *>(raw);
+  asm volatile("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(w.x), "=r"(w.y), "=r"(w.z), "=r"(w.w) : "l"(p));
+#pragma unroll
+  for (int e = 0; e < kChunk; ++e)
+    v[e] = to_float(raw[e]);
+}
+
+/// 16 bytes' worth of parameter columns col.. of row `row` of a (rows, kK) matrix of P, as fp32;
+/// columns at or past `end` and rows at or past `rows` read as zero.
+template <typename P, int kK, int kPtrAlign>
+__device__ __forceinline__ void load_param16(const P *p, int row, int rows, int col, int end, float (&v)[16 / sizeof(P)]) {
+  constexpr int kChunk = 16 / int(sizeof(P));
+  constexpr bool kVector = kPtrAlign >= 16 && (i64(kK) * sizeof(P)) % 16 == 0;
+  if (kVector && row < rows && col + kChunk <= end) {
+    load_param16(p + i64(row) * kK + col, v);
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < kChunk; ++e)
+    v[e] = row < rows && col + e < end ? to_float(p[i64(row) * kK + col + e]) : 0.0f;
+}
+
 /// Forward. Block b computes kRows tokens over one K split (project_fwd_splits: a function of K
 /// alone, so a token's sums never depend on M); blocks of one split are adjacent, so they share
-/// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix. A step covers
-/// 64 columns: each thread takes columns c..c+7 and c+32..c+39 (c = k0 + 8t) of rows g and g+8 of
-/// each of its 16-token tiles, and the same columns of mix g of each n-tile of 8 mixes.
-/// Everything a step reads streams through a ring of project_fwd_stages() slots in (dynamic)
-/// shared memory, filled by cp.async that many steps minus one ahead: each warp's x rows, and the
-/// step's phi tile and gamma span, shared by the block. A step needs one barrier: it makes the
-/// step's copies visible to every warp and frees the slot of the step before for refilling.
-/// phi * gamma is rounded to TF32 operands as the fragments are read.
-/// The k-step s of an mma maps k = t to column c + 2s and k = t + 4 to column c + 2s + 1, and
-/// phi's fragment uses the same map. Each step's products start from zero and are then added to
-/// the running sums on CUDA cores (round to nearest), so the tensor core's accumulation covers
-/// 64 columns only. With one split the kernel writes H and ms; with several, split s writes its
-/// partial H (M, N) at args.H + s M (N + 1) and its partial ms (M) at args.ms + s M (N + 1).
+/// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix.
+/// A step covers project_fwd_step_cols() columns: 256 bytes of each x row where N <= 24, for
+/// DRAM (a warp that reads 128 bytes a row a step, the next 128 a step later, reaches about 92%
+/// of the copy bandwidth on an H100; 256 bytes 97-99%, PERF.md session 16). Each warp's x rows
+/// stream through a ring of project_fwd_stages() slots in (dynamic) shared memory, filled by
+/// cp.async that many steps minus one ahead. phi * gamma goes the other way: the block loads the
+/// next step's tile into registers while it multiplies this one, then stores it, rounded to TF32
+/// operands (both parts in the fp32 mode, 3xTF32), into one of two tiles (row stride
+/// project_fwd_phi_stride() words: the 16-byte reads of a quarter warp hit 8 distinct 4-bank
+/// groups). So the rounding happens once a block, not once a warp. A step needs one barrier: it
+/// makes the step's x and phi tile visible to every warp and frees the x slot and phi tile of the
+/// step before.
+/// Within a step the warp multiplies 64 columns at a time: each thread takes columns c..c+7 and
+/// c+32..c+39 (c = k0 + 8t) of rows g and g+8 of each of its 16-token tiles, and the same columns
+/// of mix g of each n-tile of 8 mixes. The k-step s of an mma maps k = t to column c + 2s and
+/// k = t + 4 to column c + 2s + 1, and phi's fragment uses the same map. Each 64 columns' products
+/// start from zero and are then added to the running sums on CUDA cores (round to nearest), so
+/// the tensor core's accumulation covers 64 columns only. With one split the kernel writes H and
+/// ms; with several, split s writes its partial H (M, N) at args.H + s M (N + 1) and its partial
+/// ms (M) at args.ms + s M (N + 1).
 template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
-__global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2) ? 512 / kThreads : 1) project_fwd(const __grid_constant__ ProjectFwdArgs args) {
+__global__ void __launch_bounds__(kThreads, project_fwd_min_blocks(kN, sizeof(T), kRows, kTf32, kThreads))
+    project_fwd(const __grid_constant__ ProjectFwdArgs args) {
   allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
@@ -109,28 +143,20 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
   static_assert(kMT >= 1 && kRows == 16 * kMT * kWarps, "a warp computes whole 16-token tiles");
   constexpr long long kSplitCols = project_fwd_split_cols(kK);
   constexpr bool kExactX = sizeof(T) == 2; // bf16 and fp16 values are exact in TF32
-  // A slot: each warp's 16 kMT rows of x, then kTiles * 8 rows of phi (rows past N zero) and a
-  // row of gamma, each row 64 columns as stored, in 16-byte chunks.
-  constexpr int kStages = project_fwd_stages(kN, sizeof(T), kRows, kTf32);
-  // In the fp32 mode each element of phi * gamma becomes two TF32 parts; at N <= 24 (and steps
-  // of x up to 32 KB) the block splits a step's tile once, one step ahead, into a double-buffered
-  // tile of parts (row stride 68 words: the float4 reads of a quarter warp hit 8 distinct 4-bank
-  // groups), instead of every warp splitting its fragments. In tf32 the warps round their
-  // fragments as they read them.
-  constexpr bool kSplitAhead = project_fwd_split_ahead(kN, sizeof(T), kRows, kTf32);
-  constexpr int kPartStride = kProjectFwdPartStride;
-  constexpr int kPartBytes = kSplitAhead ? 2 * 2 * kTiles * 8 * kPartStride * 4 : 0;
+  constexpr int kCols = project_fwd_step_cols(kN, sizeof(T));
+  constexpr int kStages = project_fwd_stages(kN, sizeof(T), kRows);
+  constexpr int kParts = kTf32 ? 1 : 2;
+  constexpr int kPhiStride = kCols + 4;
   constexpr int kWarpRows = 16 * kMT;
-  constexpr int kXChunk = 16 / int(sizeof(T)), kXRowChunks = 64 / kXChunk;
-  constexpr int kPChunk = 16 / int(sizeof(P)), kPRowChunks = 64 / kPChunk;
-  constexpr int kXWarpBytes = kWarpRows * 64 * int(sizeof(T));
-  constexpr int kPhiRows = kTiles * 8 + (kHasGamma ? 1 : 0);
-  constexpr int kSlotBytes = kWarps * kXWarpBytes + (kTiles * 8 + 1) * 64 * int(sizeof(P));
-  static_assert(kStages >= (kSplitAhead ? 3 : 2), "the ring holds the steps in use and one in flight");
-  static_assert(kStages * kSlotBytes + kPartBytes == project_fwd_shared_bytes(kN, sizeof(T), sizeof(P), kRows, kTf32),
+  constexpr int kXChunk = 16 / int(sizeof(T)), kXRowChunks = kCols / kXChunk;
+  constexpr int kPChunk = 16 / int(sizeof(P)), kPRowChunks = kCols / kPChunk;
+  constexpr int kXWarpBytes = kWarpRows * kCols * int(sizeof(T));
+  constexpr int kXSlotBytes = kWarps * kXWarpBytes;
+  static_assert(kStages >= 2, "the ring holds the step in use and one in flight");
+  static_assert(kStages * kXSlotBytes + 2 * kParts * kTiles * 8 * kPhiStride * 4 ==
+                    project_fwd_shared_bytes(kN, sizeof(T), kRows, kTf32),
                 "host and device agree on the shared memory");
   constexpr bool kAsyncX = kPtrAlign >= 16 && (i64(kK) * sizeof(T)) % 16 == 0;
-  constexpr bool kAsyncP = kPtrAlign >= 16 && (i64(kK) * sizeof(P)) % 16 == 0;
   using XOp = Operand<kTf32, kExactX>;
   using POp = Operand<kTf32, false>;
   extern __shared__ __align__(16) unsigned char shared[];
@@ -143,97 +169,117 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
   const i64 row0 = (i64(blockIdx.x) % token_blocks) * kRows + warp * kWarpRows;
   const int k_begin = int(split * kSplitCols);
   const int k_end = int(k_begin + kSplitCols < kK ? k_begin + kSplitCols : kK);
-  const int steps = k_end > k_begin ? (k_end - k_begin + 63) / 64 : 0;
+  const int steps = k_end > k_begin ? (k_end - k_begin + kCols - 1) / kCols : 0;
 
-  auto x_tile = [&](int stage) { return shared + stage * kSlotBytes + warp * kXWarpBytes; };
-  auto phi_tile = [&](int stage) { return shared + stage * kSlotBytes + kWarps * kXWarpBytes; };
-  // the fp32 mode's split tiles: [buffer][part][mix][column]
-  auto parts = reinterpret_cast<unsigned(*)[2][kTiles * 8][kPartStride]>(shared + kStages * kSlotBytes);
-  // Splits step `step`'s phi * gamma (its copies visible to the block) into buffer step % 2.
-  auto split_phi = [&](int step) {
-    unsigned char *ps = phi_tile(step % kStages);
-    for (int e = threadIdx.x; e < kTiles * 8 * 8; e += kThreads) {
-      const int row = e / 8, col = e % 8 * 8;
-      float v[8], gv[8];
-      read_swizzled8<P>(ps, row, col, v);
-      if constexpr (kHasGamma)
-        read_swizzled8<P>(ps, kTiles * 8, col, gv);
-#pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        const POp o(kHasGamma ? v[q] * gv[q] : v[q]);
-        parts[step % 2][0][row][col + q] = o.hi;
-        parts[step % 2][1][row][col + q] = o.lo;
-      }
-    }
-  };
-  // The async copies follow per-thread plans made once, so that a step's fill adds offsets
-  // only. A lane's x chunks keep one column chunk (lane % kXRowChunks) and take the rows
-  // lane / kXRowChunks + j kXRowStep, j < kXCopies; a thread's phi chunks likewise keep
-  // threadIdx.x % kPRowChunks and take the rows threadIdx.x / kPRowChunks + j kPRowStep. The
-  // row steps are even, so all rows of a plan share one swizzle (row & 1) and the shared
-  // addresses are a base plus constants. Example (bf16 x, 128 tokens, 8 warps, fp32 phi, 256
-  // threads): lane 13 copies chunk 5 of rows 1, 5, 9, 13 of its warp's 16; thread 37 copies chunk
-  // 5 of phi rows 2 and 18.
+  auto x_tile = [&](int stage) { return shared + stage * kXSlotBytes + warp * kXWarpBytes; };
+  // phi * gamma as TF32 operand words: [tile][part][mix][column]
+  auto phi_tiles = reinterpret_cast<unsigned(*)[kParts][kTiles * 8][kPhiStride]>(shared + kStages * kXSlotBytes);
+
+  // The x copies follow a per-lane plan made once, so that a step's fill adds offsets only: a
+  // lane keeps one column chunk (lane % kXRowChunks) and takes the rows lane / kXRowChunks +
+  // j kXRowStep, j < kXCopies. The row step is even, so all rows of a plan share one swizzle
+  // (row & 1) and the shared addresses are a base plus constants. Example (bf16 x, 16 rows a
+  // warp, 128-column steps): lane 21 copies chunk 5 of rows 1, 3, .., 15.
   constexpr int kXRowStep = 32 / kXRowChunks, kXCopies = kWarpRows / kXRowStep;
-  constexpr int kPRowStep = kThreads / kPRowChunks, kPCopies = (kPhiRows + kPRowStep - 1) / kPRowStep;
   static_assert(kXRowStep % 2 == 0 && kWarpRows % kXRowStep == 0 && kXCopies <= 32, "x plan: whole rows, one swizzle");
-  static_assert(kThreads % kPRowChunks == 0 && kPRowStep % 2 == 0, "phi plan: one swizzle");
   const int x_chunk = lane % kXRowChunks, x_row = lane / kXRowChunks;
-  const int p_chunk = threadIdx.x % kPRowChunks, p_row = threadIdx.x / kPRowChunks;
   const T *x_src = x + (row0 + x_row) * kK + k_begin + x_chunk * kXChunk; // step 0's chunk of row j = 0
-  const P *phi_src = phi + i64(p_row) * kK + k_begin + p_chunk * kPChunk;
-  const P *gamma_src = kHasGamma ? gamma + k_begin + p_chunk * kPChunk : phi;
-  const unsigned x_dst = shared_address(swizzled_chunk<kXRowChunks>(x_tile(0), x_row, x_chunk));
-  const unsigned p_dst = shared_address(swizzled_chunk<kPRowChunks>(phi_tile(0), p_row, p_chunk));
-  unsigned x_rows_in = 0; // bit j: row j of the x plan is a token
+  const unsigned x_dst = shared_address(swizzled_chunk<kXRowChunks, sizeof(T) == 2 ? 4 : 1>(x_tile(0), x_row, x_chunk));
+  unsigned x_rows_in = 0; // bit j: row j of the plan is a token
 #pragma unroll
   for (int j = 0; j < kXCopies; ++j)
     x_rows_in |= (row0 + x_row + j * kXRowStep < args.M ? 1u : 0u) << j;
   const unsigned long long policy = stream_policy();
 
-  // Issues the copies of step `step` (columns k0..k0+63, k0 = k_begin + 64 step) into a slot: the
-  // warp's x rows, and (the block's threads together) phi's rows and gamma. Rows past M or N and
-  // columns past K read as zero (the last split's last step may be short).
-  auto fill = [&](int stage, int step) {
-    const int k0 = k_begin + 64 * step;
-    unsigned char *xs = x_tile(stage);
+  // Issues the copies of the warp's x rows of step `step` (columns k0..k0+kCols-1,
+  // k0 = k_begin + kCols step) into a slot. Rows past M and columns past the split read as zero
+  // (the last step may be short).
+  // The shared address of the slot the next fill_x writes, one register advanced a slot a fill
+  // (steps are filled in order). Written as stage * kXSlotBytes added to x_dst, ptxas moved the
+  // slot offset into a uniform register, and the copies it then encoded with a uniform offset and
+  // the L2 policy failed with an illegal instruction on the H100 (with gamma, 2 slots).
+  unsigned x_fill_dst = x_dst;
+  auto fill_x = [&](int stage, int step) {
+    const int k0 = k_begin + kCols * step;
     if constexpr (kAsyncX) {
-      const bool col_in = k0 + x_chunk * kXChunk < kK;
+      const unsigned dst = x_fill_dst;
+      x_fill_dst = x_fill_dst + kXSlotBytes == x_dst + kStages * kXSlotBytes ? x_dst : x_fill_dst + kXSlotBytes;
+      const T *src = x_src + i64(kCols) * step;
+      const bool col_in = k0 + x_chunk * kXChunk < k_end;
 #pragma unroll
       for (int j = 0; j < kXCopies; ++j) {
         const bool in = col_in && (x_rows_in >> j & 1u);
-        copy16_async_stream(x_dst + stage * kSlotBytes + j * kXRowStep * kXRowChunks * 16,
-                            in ? x_src + 64 * step + i64(j) * kXRowStep * kK : x, in ? 16 : 0, policy);
+        copy16_async_stream(dst + j * kXRowStep * kXRowChunks * 16, in ? src + i64(j) * kXRowStep * kK : x, in ? 16 : 0,
+                            policy);
       }
     } else {
-      for (int i = lane; i < kWarpRows * 64; i += 32) {
-        const int row = i / 64, cc = i % 64, col = k0 + cc;
-        const T v = row0 + row < args.M && col < kK ? x[(row0 + row) * kK + col] : T{};
-        reinterpret_cast<T *>(swizzled_chunk<kXRowChunks>(xs, row, cc / kXChunk))[cc % kXChunk] = v;
-      }
-    }
-    if constexpr (kAsyncP) {
-      const bool col_in = k0 + p_chunk * kPChunk < kK;
-#pragma unroll
-      for (int j = 0; j < kPCopies; ++j) {
-        const int row = p_row + j * kPRowStep; // row kTiles * 8 is gamma's
-        if (j + 1 < kPCopies || row < kPhiRows) {
-          const bool is_gamma = kHasGamma && row == kTiles * 8;
-          const bool in = col_in && (row < kMix || is_gamma);
-          const P *src = is_gamma ? gamma_src + 64 * step : phi_src + 64 * step + i64(j) * kPRowStep * kK;
-          copy16_async<true>(p_dst + stage * kSlotBytes + j * kPRowStep * kPRowChunks * 16, in ? src : phi, in ? 16 : 0);
-        }
-      }
-    } else {
-      unsigned char *ps = phi_tile(stage);
-      for (int i = threadIdx.x; i < kPhiRows * 64; i += kThreads) {
-        const int row = i / 64, cc = i % 64, col = k0 + cc;
-        const bool in = col < kK && (row < kMix || row == kTiles * 8);
-        const P v = in ? (row < kTiles * 8 ? phi[i64(row) * kK + col] : gamma[col]) : P{};
-        reinterpret_cast<P *>(swizzled_chunk<kPRowChunks>(ps, row, cc / kPChunk))[cc % kPChunk] = v;
+      unsigned char *xs = x_tile(stage);
+      for (int i = lane; i < kWarpRows * kCols; i += 32) {
+        const int row = i / kCols, cc = i % kCols, col = k0 + cc;
+        const T v = row0 + row < args.M && col < k_end ? x[(row0 + row) * kK + col] : T{};
+        reinterpret_cast<T *>(swizzled_chunk<kXRowChunks, sizeof(T) == 2 ? 4 : 1>(xs, row, cc / kXChunk))[cc % kXChunk] = v;
       }
     }
   };
+
+  // phi's plan: thread keeps column chunk threadIdx.x % kPRowChunks and takes the mix rows
+  // threadIdx.x / kPRowChunks + j kPRowStep, j < kPLoads (rows past N, up to the n-tiles' 8
+  // kTiles, are zeros), with gamma's chunk of the same columns. Example (fp32 phi, 128 threads,
+  // 128-column steps, N = 24): thread 37 loads chunk 5 (columns 20..23) of mixes 1, 5, .., 21.
+  constexpr int kPRowStep = kThreads / kPRowChunks;
+  static_assert(kThreads % kPRowChunks == 0, "phi plan: whole rows");
+  constexpr int kPLoads = (kTiles * 8 + kPRowStep - 1) / kPRowStep;
+  const int p_chunk = threadIdx.x % kPRowChunks, p_row = threadIdx.x / kPRowChunks;
+  float pv[kPLoads][kPChunk], gv[kPChunk];
+  __builtin_assume(p_row < kPRowStep); // so rows below N need no test
+  constexpr bool kVectorP = kPtrAlign >= 16 && (i64(kK) * sizeof(P)) % 16 == 0;
+  auto load_phi = [&](int step) {
+    const int k0 = k_begin + kCols * step, col = k0 + p_chunk * kPChunk;
+    if (kVectorP && k0 + kCols <= k_end) { // a whole step: 16-byte loads, rows past N zero
+      if constexpr (kHasGamma)
+        load_param16(gamma + col, gv);
+#pragma unroll
+      for (int j = 0; j < kPLoads; ++j) {
+        if (p_row + j * kPRowStep < kMix) {
+          load_param16(phi + i64(p_row + j * kPRowStep) * kK + col, pv[j]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < kPChunk; ++e)
+            pv[j][e] = 0.0f;
+        }
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kPLoads; ++j)
+        load_param16<P, kK, kPtrAlign>(phi, p_row + j * kPRowStep, kMix, col, k_end, pv[j]);
+      if constexpr (kHasGamma)
+        load_param16<P, kK, kPtrAlign>(gamma, 0, 1, col, k_end, gv);
+    }
+  };
+  auto store_phi = [&](int tile) {
+#pragma unroll
+    for (int j = 0; j < kPLoads; ++j) {
+      const int row = p_row + j * kPRowStep;
+      if (row < kTiles * 8) {
+        unsigned hi[kPChunk], lo[kPChunk];
+#pragma unroll
+        for (int e = 0; e < kPChunk; ++e) {
+          const POp o(kHasGamma ? pv[j][e] * gv[e] : pv[j][e]);
+          hi[e] = o.hi;
+          lo[e] = o.lo;
+        }
+#pragma unroll
+        for (int q = 0; q < kPChunk / 4; ++q) {
+          *reinterpret_cast<uint4 *>(&phi_tiles[tile][0][row][p_chunk * kPChunk + 4 * q]) =
+              make_uint4(hi[4 * q], hi[4 * q + 1], hi[4 * q + 2], hi[4 * q + 3]);
+          if constexpr (!kTf32)
+            *reinterpret_cast<uint4 *>(&phi_tiles[tile][1][row][p_chunk * kPChunk + 4 * q]) =
+                make_uint4(lo[4 * q], lo[4 * q + 1], lo[4 * q + 2], lo[4 * q + 3]);
+        }
+      }
+    }
+  };
+
   float acc[kMT][kTiles][4];
   float sq[kMT][2];
 #pragma unroll
@@ -247,101 +293,93 @@ __global__ void __launch_bounds__(kThreads, kN <= 4 && (kTf32 || sizeof(T) == 2)
 #pragma unroll
   for (int st = 0; st < kStages - 1; ++st) {
     if (st < steps)
-      fill(st, st);
+      fill_x(st, st);
     commit_async();
   }
-  if (kSplitAhead && steps > 0) {
-    wait_async<kStages - 2>();
-    __syncthreads();
-    split_phi(0);
+  if (steps > 0) {
+    load_phi(0);
+    store_phi(0);
   }
   for (int i = 0; i < steps; ++i) {
-    // This thread's copies of step i (with kSplitAhead, of step i + 1 too) have landed.
-    wait_async<kSplitAhead ? kStages - 3 : kStages - 2>();
-    __syncthreads(); // ... every thread's, and every warp is done with step i - 1
-    // The slot refilled here is step i - 1's.
+    wait_async<kStages - 2>(); // this thread's copies of step i have landed
+    __syncthreads();           // ... every thread's, and phi tile i % 2; every warp is done with step i - 1
+    // The x slot refilled here is step i - 1's.
     if (i + kStages - 1 < steps)
-      fill((i + kStages - 1) % kStages, i + kStages - 1);
+      fill_x((i + kStages - 1) % kStages, i + kStages - 1);
     commit_async();
-    if (kSplitAhead && i + 1 < steps)
-      split_phi(i + 1); // its buffer was last read in step i - 1
-    unsigned char *xs = x_tile(i % kStages), *ps = phi_tile(i % kStages);
-
-    float xv[kMT][2][2][8];
+    const bool phi_next = i + 1 < steps;
+    if (phi_next)
+      load_phi(i + 1);
+    unsigned char *xs = x_tile(i % kStages);
+    const int k_step = k_begin + kCols * i;
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
+    for (int half = 0; half < kCols / 64; ++half) {
+      if (half > 0 && k_step + 64 * half >= k_end)
+        break; // the split's last step ends here
+      float xv[kMT][2][2][8];
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
+      for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-        for (int grp = 0; grp < 2; ++grp)
-          read_swizzled8<T>(xs, mt * 16 + h * 8 + g, grp * 32 + t * 8, xv[mt][h][grp]);
+        for (int h = 0; h < 2; ++h)
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
+          for (int grp = 0; grp < 2; ++grp)
+            read_swizzled8<T, kXRowChunks>(xs, mt * 16 + h * 8 + g, 64 * half + grp * 32 + t * 8, xv[mt][h][grp]);
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        float s = 0.0f;
+      for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-        for (int grp = 0; grp < 2; ++grp)
+        for (int h = 0; h < 2; ++h) {
+          float s = 0.0f;
 #pragma unroll
-          for (int e = 0; e < 8; ++e)
-            s = fmaf(xv[mt][h][grp][e], xv[mt][h][grp][e], s);
-        sq[mt][h] += s; // blocked summation: this step's squares first
-      }
-    float step[kMT][kTiles][4];
+          for (int grp = 0; grp < 2; ++grp)
 #pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
+            for (int e = 0; e < 8; ++e)
+              s = fmaf(xv[mt][h][grp][e], xv[mt][h][grp][e], s);
+          sq[mt][h] += s; // blocked summation: these 64 columns' squares first
+        }
+      float step[kMT][kTiles][4];
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt)
-        step[mt][nt][0] = step[mt][nt][1] = step[mt][nt][2] = step[mt][nt][3] = 0.0f;
+      for (int mt = 0; mt < kMT; ++mt)
 #pragma unroll
-    for (int grp = 0; grp < 2; ++grp) {
-      float gv[8];
-      if constexpr (kHasGamma && !kSplitAhead)
-        read_swizzled8<P>(ps, kTiles * 8, grp * 32 + t * 8, gv);
+        for (int nt = 0; nt < kTiles; ++nt)
+          step[mt][nt][0] = step[mt][nt][1] = step[mt][nt][2] = step[mt][nt][3] = 0.0f;
 #pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt) {
-        // this thread's eight columns of mix nt * 8 + g, times gamma, as TF32 operands
-        unsigned b[2][8];
-        if constexpr (kSplitAhead) {
+      for (int grp = 0; grp < 2; ++grp) {
 #pragma unroll
-          for (int part = 0; part < 2; ++part) {
-            const uint4 *src = reinterpret_cast<const uint4 *>(&parts[i % 2][part][nt * 8 + g][grp * 32 + t * 8]);
+        for (int nt = 0; nt < kTiles; ++nt) {
+          // this thread's eight columns of mix nt * 8 + g, times gamma, as TF32 operands
+          unsigned b[2][8];
+#pragma unroll
+          for (int part = 0; part < kParts; ++part) {
+            const uint4 *src = reinterpret_cast<const uint4 *>(&phi_tiles[i % 2][part][nt * 8 + g][64 * half + grp * 32 + t * 8]);
             const uint4 lo4 = src[0], hi4 = src[1];
             b[part][0] = lo4.x, b[part][1] = lo4.y, b[part][2] = lo4.z, b[part][3] = lo4.w;
             b[part][4] = hi4.x, b[part][5] = hi4.y, b[part][6] = hi4.z, b[part][7] = hi4.w;
           }
-        } else {
-          float pv[8];
-          read_swizzled8<P>(ps, nt * 8 + g, grp * 32 + t * 8, pv);
 #pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const POp o(kHasGamma ? pv[e] * gv[e] : pv[e]);
-            b[0][e] = o.hi;
-            b[1][e] = o.lo;
-          }
-        }
+          for (int s = 0; s < 4; ++s)
 #pragma unroll
-        for (int s = 0; s < 4; ++s)
-#pragma unroll
-          for (int mt = 0; mt < kMT; ++mt) {
-            const XOp a0(xv[mt][0][grp][2 * s]), a1(xv[mt][1][grp][2 * s]);
-            const XOp a2(xv[mt][0][grp][2 * s + 1]), a3(xv[mt][1][grp][2 * s + 1]);
-            if constexpr (!kTf32) {
-              if constexpr (!kExactX)
-                mma_tf32(step[mt][nt], a0.lo, a1.lo, a2.lo, a3.lo, b[0][2 * s], b[0][2 * s + 1]);
-              mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[1][2 * s], b[1][2 * s + 1]);
+            for (int mt = 0; mt < kMT; ++mt) {
+              const XOp a0(xv[mt][0][grp][2 * s]), a1(xv[mt][1][grp][2 * s]);
+              const XOp a2(xv[mt][0][grp][2 * s + 1]), a3(xv[mt][1][grp][2 * s + 1]);
+              if constexpr (!kTf32) {
+                if constexpr (!kExactX)
+                  mma_tf32(step[mt][nt], a0.lo, a1.lo, a2.lo, a3.lo, b[0][2 * s], b[0][2 * s + 1]);
+                mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[1][2 * s], b[1][2 * s + 1]);
+              }
+              mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[0][2 * s], b[0][2 * s + 1]);
             }
-            mma_tf32(step[mt][nt], a0.hi, a1.hi, a2.hi, a3.hi, b[0][2 * s], b[0][2 * s + 1]);
-          }
+        }
       }
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < kTiles; ++nt)
+#pragma unroll
+          for (int q = 0; q < 4; ++q)
+            acc[mt][nt][q] += step[mt][nt][q];
     }
-#pragma unroll
-    for (int mt = 0; mt < kMT; ++mt)
-#pragma unroll
-      for (int nt = 0; nt < kTiles; ++nt)
-#pragma unroll
-        for (int q = 0; q < 4; ++q)
-          acc[mt][nt][q] += step[mt][nt][q];
+    if (phi_next)
+      store_phi((i + 1) % 2); // that tile was last read in step i - 1
   }
 
   // split s's partials: (M, N) H then (M) ms, M (N + 1) floats a split (one reduce_rows finishes both)

@@ -111,8 +111,12 @@ TEST_CASE("only project forward asks for dynamic shared memory, and every candid
       }
     }
   }
-  // the default at n = 4, bf16, tf32 leaves room for two blocks an SM (228 KB, 1 KB each reserved)
+  // the default at n = 4, bf16, tf32 (64 tokens a block) leaves room for three blocks an SM
+  // (228 KB, 1 KB each reserved), the 128-token tile for two
   KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
+  REQUIRE(S.Tile.Rows == 64);
+  CHECK(3 * (dynamicSharedBytes(S) + 1024) <= 228 * 1024);
+  S.Tile = TileConfig{256, 1, 128};
   CHECK(2 * (dynamicSharedBytes(S) + 1024) <= 228 * 1024);
 }
 
@@ -224,7 +228,7 @@ TEST_CASE("project forward's untuned tile is the one whose grid fills its waves 
   CHECK(defaultTileChoices(specOf(Op::Aggregate, Direction::Forward)).size() == 1);
 
   // an H100 or H200: 132 SMs, 228 KB of shared memory an SM, 1 KB reserved a block; 64 tokens
-  // fit three blocks an SM (57 KB each), 128 tokens two (89 KB)
+  // fit three blocks an SM (73 KB each), 128 tokens two (89 KB)
   const SmShape Hopper{132, 233472, 1024};
   auto At = [&](int64_t C, int64_t M) {
     return defaultTileForGrid(specOf(Op::Project, Direction::Forward, 4, C, DType::BF16, Precision::TF32), M, Hopper);
@@ -232,7 +236,8 @@ TEST_CASE("project forward's untuned tile is the one whose grid fills its waves 
   CHECK((At(2560, 16384) == Narrow)); // 768 blocks: 1.94 waves of 396, against 384 in 1.45 of 264
   CHECK((At(2048, 24576) == Narrow)); // the same counts
   CHECK((At(6656, 4096) == Wide));    // 256 blocks: 0.97 waves of 264, against 512 in 1.29 of 396
-  CHECK((At(7168, 32768) == Narrow)); // 4608 in 11.6 waves of 396, 2304 in 8.7 of 264: a tie
+  CHECK((At(7168, 32768) == Wide));   // 4608 in 11.6 waves of 396, 2304 in 8.7 of 264: a tie
+  CHECK((At(4096, 32768) == Wide));   // 2560 in 6.5 waves, 1280 in 4.8
   CHECK((At(16384, 8192) == Narrow)); // 2688 in 6.8 waves, 1344 in 5.1
   // no device shape or no M: the default
   CHECK((defaultTileForGrid(Bf16, 4096, SmShape{}) == Narrow));

@@ -710,6 +710,40 @@ TEST_CASE("every tuning candidate of scale and scale_sinkhorn compiles at n = 4 
   CHECK(Jobs.size() == 2 * (2 + 1) + 2 * (3 + 2));
 }
 
+TEST_CASE("every tuning candidate of project forward compiles at n = 3, 4 and 8, one tile a warp without spills") {
+  // Its steps, x ring, phi tiles and launch bounds all follow (n, dtype, rows, precision):
+  // project_fwd_step_cols, project_fwd_stages and project_fwd_min_blocks. Warps of two 16-token
+  // tiles hold twice the sums; at n = 8, or with fp32 x in the fp32 mode, they spill a little
+  // (so did the kernel before steps of 256 bytes), and the tuner weighs that by their times.
+  std::vector<CompileJob> Jobs;
+  for (Precision P : {Precision::TF32, Precision::FP32})
+    for (auto [N, T] : {std::pair{3, DType::BF16}, {4, DType::BF16}, {8, DType::BF16}, {4, DType::FP32}}) {
+      MixConfig Config;
+      Config.N = N;
+      Config.C = 4096;
+      Config.StreamType = T;
+      Config.Prec = P;
+      auto Base = specFor(Config, Op::Project, Direction::Forward);
+      REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
+      for (const TileConfig &Tile : tileCandidates(*Base)) {
+        KernelSpec S = *Base;
+        S.Tile = Tile;
+        Jobs.push_back(job(S, "sm_90a"));
+      }
+    }
+  for (const std::string &F : compileFailures(Jobs))
+    CHECK_MESSAGE(F.empty(), F);
+  int OneTile = 0;
+  for (const CompileJob &J : Jobs)
+    if (J.Spec.Tile.Rows == 16 * (J.Spec.Tile.Threads / 32)) {
+      CHECK_MESSAGE(J.Output.Resources.SpillStoreBytes == 0, specLabel(J.Spec) << " spills");
+      ++OneTile;
+    }
+  CHECK(Jobs.size() == 2 * 4 * 5);
+  CHECK(OneTile == 2 * 4 * 2); // 128 threads of 64 tokens, 256 of 128
+
+}
+
 TEST_CASE("scale_sinkhorn's kernels compile for sm_90a at every n in both contracts") {
   // The fused kernels are instantiated per n and per contract (te's log Sinkhorn, deepseek's
   // softmax_eps), so each of n = 1..8 is its own kernel in each contract; the backward brings

@@ -36,7 +36,7 @@ std::vector<TileConfig> defaultTileChoices(const KernelSpec &Spec);
 bool defaultTileFollowsGrid(const KernelSpec &Spec);
 
 /// The untuned tile of a call with M >= 1 tokens on a device of shape Sm: of defaultTileChoices,
-/// the one whose grid fills its waves of resident blocks best (the earlier within 2%).
+/// the one whose grid fills its waves of resident blocks best (the later within 2%).
 /// Resident blocks per SM are estimated from the kernel's threads, its launch bounds and its
 /// shared memory. Example (project forward, n = 4, bf16, tf32, 132 SMs of 228 KB): M = 16384,
 /// C = 2560 (3 K splits) -> 64 tokens: 768 blocks in 1.94 waves of 396, against 384 in 1.45 waves
