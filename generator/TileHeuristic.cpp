@@ -109,8 +109,12 @@ TileConfig defaultTileConfig(const KernelSpec &Spec) {
     // cores: 8 warps of 64 columns each, a block's warps reading 1 KB of each token's row
     // between them (`mhc-jit tune --op project --dir bwd`, H100: 206.0 against 217.8 us with 4
     // warps at (1,4096,6656), 290.4 against 301.9 at (8,2048,2560), 1468 against 1474 at
-    // (4,8192,7168); PERF.md session 16). On CUDA cores (n > 4) a thread per column, 128.
-    Tile = Bwd ? TileConfig{mhc::project_bwd_on_tensor_cores(Spec.N) ? 256 : 128, 1, 1} : defaultTileChoices(Spec).front();
+    // (4,8192,7168); PERF.md session 16). The fp32 mode (3xTF32, 254 registers a thread) keeps
+    // 4 warps: 8 measured 1-5% slower at all six bench configs (2087.5 against 1985.3 us at
+    // (4,8192,7168), 279.3 against 268.8 at (1,4096,6656); `mhc-jit bench --op project
+    // --precision fp32`, PERF.md session 16). On CUDA cores (n > 4) a thread per column, 128.
+    Tile = Bwd ? TileConfig{mhc::project_bwd_on_tensor_cores(Spec.N) && Spec.Prec == Precision::TF32 ? 256 : 128, 1, 1}
+               : defaultTileChoices(Spec).front();
     break;
   case Op::Sinkhorn:
     // one token per thread; the backward's per-iteration history (shared memory) fits at 64

@@ -246,3 +246,14 @@ TEST_CASE("project forward's untuned tile is the one whose grid fills its waves 
   const KernelSpec Fp32Mode = specOf(Op::Project, Direction::Forward, 4, 6656, DType::BF16, Precision::FP32);
   CHECK((defaultTileForGrid(Fp32Mode, 4096, Hopper) == Wide));
 }
+
+TEST_CASE("project backward's default: 8 warps on tensor cores in tf32, 4 in the fp32 mode, 128 threads on CUDA cores") {
+  auto Threads = [](int N, Precision P) {
+    return defaultTileConfig(specOf(Op::Project, Direction::Backward, N, 2560, DType::BF16, P)).Threads;
+  };
+  CHECK(Threads(4, Precision::TF32) == 256);
+  CHECK(Threads(2, Precision::TF32) == 256);
+  CHECK(Threads(4, Precision::FP32) == 128);
+  CHECK(Threads(8, Precision::TF32) == 128); // n > 4: a thread per column
+  CHECK(Threads(8, Precision::FP32) == 128);
+}
