@@ -120,6 +120,16 @@ std::vector<MixConfig> everyConfig(std::initializer_list<int64_t> Cs) {
   return Configs;
 }
 
+/// Appends to Specs every kernel a call of (Config, O, D) may launch at each tuning candidate of
+/// Base, so a candidate-tile test builds them all at once.
+void addCandidateKernels(const MixConfig &Config, Op O, Direction D, const KernelSpec &Base, std::vector<KernelSpec> &Specs) {
+  for (const TileConfig &Tile : tileCandidates(Base)) {
+    ScopedTileOverride Force(Base, Tile);
+    for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
+      Specs.push_back(S);
+  }
+}
+
 } // namespace
 
 TEST_CASE("every op forward and backward matches the float64 reference in both contracts") {
@@ -144,11 +154,7 @@ TEST_CASE("expand_combine forward matches the reference at every candidate tile,
         for (int64_t C : {7, 4100, 4104}) {
           const MixConfig Config = configFor(K, T, N, C);
           const KernelSpec Base = take(specFor(Config, Op::ExpandCombine, Direction::Forward));
-          for (const TileConfig &Tile : tileCandidates(Base)) {
-            ScopedTileOverride Force(Base, Tile);
-            for (const KernelSpec &S : take(kernelsForCall(Config, Op::ExpandCombine, Direction::Forward)))
-              Specs.push_back(S);
-          }
+          addCandidateKernels(Config, Op::ExpandCombine, Direction::Forward, Base, Specs);
           Cases.push_back({Config, Base});
         }
   buildAll(Specs);
@@ -188,11 +194,7 @@ TEST_CASE("scale and scale_sinkhorn match the reference at every candidate tile,
         for (Direction D : {Direction::Forward, Direction::Backward}) {
           const MixConfig Config = configFor(K, DType::BF16, N, 256);
           const KernelSpec Base = take(specFor(Config, O, D));
-          for (const TileConfig &Tile : tileCandidates(Base)) {
-            ScopedTileOverride Force(Base, Tile);
-            for (const KernelSpec &S : take(kernelsForCall(Config, O, D)))
-              Specs.push_back(S);
-          }
+          addCandidateKernels(Config, O, D, Base, Specs);
           Cases.push_back({Config, O, Base});
         }
     }
@@ -228,11 +230,7 @@ TEST_CASE("project forward matches the reference at every candidate tile, split 
       for (auto [N, C] : {std::pair{1, int64_t(6200)}, {3, 2051}, {4, 1000}, {4, 1600}, {8, 200}}) {
         const MixConfig Config = configFor(ContractKind::TE, T, N, C, P);
         const KernelSpec Base = take(specFor(Config, Op::Project, Direction::Forward));
-        for (const TileConfig &Tile : tileCandidates(Base)) {
-          ScopedTileOverride Force(Base, Tile);
-          for (const KernelSpec &S : take(kernelsForCall(Config, Op::Project, Direction::Forward)))
-            Specs.push_back(S);
-        }
+        addCandidateKernels(Config, Op::Project, Direction::Forward, Base, Specs);
         Cases.push_back({Config, Base});
       }
   buildAll(Specs);
@@ -671,80 +669,6 @@ TEST_CASE("a whole mHC sublayer with parameters in the stream dtype matches the 
       for (bool Fused : {false, true})
         checkSublayer(Config, 257, Fused);
     }
-}
-
-} // namespace test
-} // namespace mhcjit
-
-namespace mhcjit {
-namespace test {
-
-TEST_CASE("every op with parameters in the stream dtype matches the reference fed the same rounded parameters") {
-  if (!requireGpu("parameters in the stream dtype"))
-    return;
-  // phi, gamma and bias stored as bf16 / fp16 (SPEC.md "Notation"); the other ops must ignore
-  // the setting. A subset of the main matrix's shapes, both with and without gamma and bias.
-  std::vector<MixConfig> Configs;
-  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
-    for (DType T : {DType::BF16, DType::FP16})
-      for (int N : {1, 4, 8})
-        for (int64_t C : {1, 7, 256, 4096})
-          Configs.push_back(configFor(K, T, N, C));
-  for (DType T : {DType::BF16, DType::FP16})
-    for (int64_t C : {7, 4096})
-      Configs.push_back(configFor(ContractKind::TE, T, 4, C, Precision::TF32)); // tensor-core project
-  for (MixConfig &Config : Configs)
-    Config.Params = ParamType::Stream;
-  auto Start = std::chrono::steady_clock::now();
-  prebuild(Configs);
-  std::fprintf(stderr, "prebuilt every kernel in %.1f s\n", seconds(Start));
-  int Case = 0;
-  for (int64_t M : {1, 5, 333})
-    for (const MixConfig &Config : Configs) {
-      auto CaseStart = std::chrono::steady_clock::now();
-      for (Op O : AllOps) {
-        const bool HasParams = O == Op::Project || O == Op::ExpandCombine;
-        for (bool Optional : {false, true}) {
-          if (!HasParams && Optional != (Case % 2 == 0))
-            continue; // ops without parameters: once, alternating as in the main matrix
-          const bool Accumulate = producesDx(O) && (Case + int(Optional)) % 2 == 0;
-          checkOp(O, Config, M, Optional, Accumulate);
-        }
-      }
-      ++Case;
-      std::fprintf(stderr, "  all ops, stream-dtype params, n=%d C=%lld M=%lld %s %s %s: %.2f s\n", Config.N,
-                   (long long)Config.C, (long long)M, dtypeName(Config.StreamType).data(),
-                   contractName(Config.Contract.Kind).data(), precisionName(Config.Prec).data(), seconds(CaseStart));
-    }
-}
-
-TEST_CASE("a whole mHC sublayer with parameters in the stream dtype matches the references") {
-  if (!requireGpu("whole sublayer, stream-dtype parameters"))
-    return;
-  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
-    for (DType T : {DType::BF16, DType::FP16}) {
-      MixConfig Config = configFor(K, T, 4, 1000);
-      Config.Params = ParamType::Stream;
-      prebuild({Config});
-      for (bool Fused : {false, true})
-        checkSublayer(Config, 257, Fused);
-    }
-}
-
-TEST_CASE("zz repro project fwd") {
-  if (!requireGpu("repro"))
-    return;
-  for (int64_t C : {int64_t(1600), int64_t(1000)})
-    for (TileConfig Tile : {TileConfig{256, 1, 128}, TileConfig{128, 1, 64}})
-      for (bool WithGamma : {false, true})
-        for (int64_t M : {5, 300}) {
-          const MixConfig Config = configFor(ContractKind::TE, DType::BF16, 4, C, Precision::TF32);
-          const KernelSpec Base = take(specFor(Config, Op::Project, Direction::Forward));
-          ScopedTileOverride Force(Base, Tile);
-          OpDef Def = makeOpDef(Op::Project, Config, M, WithGamma, false);
-          MESSAGE("C=" << C << " threads=" << Tile.Threads << " gamma=" << WithGamma << " M=" << M);
-          checkAgainstReference(Def, Direction::Forward, drawInputs(Def, Direction::Forward, 7), toleranceFor(Config, Op::Project));
-        }
 }
 
 } // namespace test

@@ -684,6 +684,19 @@ TEST_CASE("every kernel of every op compiles with NVRTC for sm_80, sm_90a and sm
   }
 }
 
+namespace {
+/// Appends an sm_90a compile job for each tuning candidate tile of the call (Config, O, D).
+void addCandidateJobs(const MixConfig &Config, Op O, Direction D, std::vector<CompileJob> &Jobs) {
+  auto Base = specFor(Config, O, D);
+  REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
+  for (const TileConfig &Tile : tileCandidates(*Base)) {
+    KernelSpec S = *Base;
+    S.Tile = Tile;
+    Jobs.push_back(job(S, "sm_90a"));
+  }
+}
+} // namespace
+
 TEST_CASE("every tuning candidate of scale and scale_sinkhorn compiles at n = 4 and 8") {
   // Their warps stage rows through static shared memory, which bounds the block size by n
   // (scale_staging_bytes): the candidates that would not fit are left out, the rest compile.
@@ -695,13 +708,7 @@ TEST_CASE("every tuning candidate of scale and scale_sinkhorn compiles at n = 4 
         Config.N = N;
         Config.C = 4096;
         Config.Contract = contractPreset(ContractKind::DeepSeek);
-        auto Base = specFor(Config, O, D);
-        REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
-        for (const TileConfig &Tile : tileCandidates(*Base)) {
-          KernelSpec S = *Base;
-          S.Tile = Tile;
-          Jobs.push_back(job(S, "sm_90a"));
-        }
+        addCandidateJobs(Config, O, D, Jobs);
       }
   for (const std::string &F : compileFailures(Jobs))
     CHECK_MESSAGE(F.empty(), F);
@@ -723,13 +730,7 @@ TEST_CASE("every tuning candidate of project forward compiles at n = 3, 4 and 8,
       Config.C = 4096;
       Config.StreamType = T;
       Config.Prec = P;
-      auto Base = specFor(Config, Op::Project, Direction::Forward);
-      REQUIRE_MESSAGE(static_cast<bool>(Base), failureOf(Base).Message);
-      for (const TileConfig &Tile : tileCandidates(*Base)) {
-        KernelSpec S = *Base;
-        S.Tile = Tile;
-        Jobs.push_back(job(S, "sm_90a"));
-      }
+      addCandidateJobs(Config, Op::Project, Direction::Forward, Jobs);
     }
   for (const std::string &F : compileFailures(Jobs))
     CHECK_MESSAGE(F.empty(), F);
