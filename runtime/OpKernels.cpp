@@ -2,6 +2,7 @@
 #include "mhcjit/TileHeuristic.h"
 #include "mhcjit/mhcjit.hpp"
 
+#include "mhc_args.h"
 
 #include <algorithm>
 
@@ -14,8 +15,11 @@ bool producesDx(Op O, Direction D) {
          O != Op::ScaleSinkhorn;
 }
 
-/// Backwards that reduce parameter gradients finish with reduce_rows.
+/// Backwards that reduce parameter gradients, and project forwards that split K, finish with
+/// reduce_rows.
 bool usesReduceRows(const KernelSpec &S) {
+  if (S.Operation == Op::Project && S.Dir == Direction::Forward)
+    return mhc::project_fwd_splits(int64_t(S.N) * S.C) > 1;
   return S.Dir == Direction::Backward &&
          (S.Operation == Op::Project || S.Operation == Op::Scale || S.Operation == Op::ScaleSinkhorn ||
           S.Operation == Op::ExpandCombine ||

@@ -103,20 +103,20 @@ llvm::Error projectForward(const MixConfig &Config, const ProjectForwardArgs &Ar
   auto Kernel = loadKernel(*Spec);
   if (!Kernel)
     return Kernel.takeError();
-  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M, nullptr, nullptr};
-  if (Splits > 1) {
-    // Several K splits: a row of partials per split, H (M, N) then ms (M), which the last block
-    // of each token block to finish adds in split order (arrival counters, one a token block).
-    auto Part = streamWorkspace(Stream, size_t(Splits * Args.M * (Mix + 1)) * sizeof(float));
-    if (!Part)
-      return Part.takeError();
-    auto Arrivals = streamArrivalCounters(Stream, size_t(TokenBlocks));
-    if (!Arrivals)
-      return Arrivals.takeError();
-    A.part = *Part;
-    A.arrivals = *Arrivals;
+  if (Splits == 1) {
+    mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, Args.H, Args.Ms, Args.M};
+    return launchKernel(*Kernel, unsigned(TokenBlocks), Spec->Tile.Threads, &A, Stream);
   }
-  return launchKernel(*Kernel, unsigned(TokenBlocks * Splits), Spec->Tile.Threads, &A, Stream);
+  // Several K splits: a row of partials per split, H (M, N) then ms (M), summed in split order
+  // by one reduce_rows whose first M N columns go to H and the rest to ms.
+  const int64_t Row = Args.M * (Mix + 1);
+  auto Part = streamWorkspace(Stream, size_t(Splits * Row) * sizeof(float));
+  if (!Part)
+    return Part.takeError();
+  mhc::ProjectFwdArgs A{Args.X, Args.Phi, Args.Gamma, *Part, *Part + Args.M * Mix, Args.M};
+  if (llvm::Error E = launchKernel(*Kernel, unsigned(TokenBlocks * Splits), Spec->Tile.Threads, &A, Stream))
+    return E;
+  return reduceRowsSplit(*Part, Splits, Row, Row, Args.H, Args.M * Mix, Args.Ms, Stream);
 }
 
 llvm::Error projectBackward(const MixConfig &Config, const ProjectBackwardArgs &Args, CUstream Stream) {

@@ -20,11 +20,11 @@ MHC_HOST_DEVICE constexpr int scale_staging_bytes(int n, int threads, bool backw
 constexpr int kStaticSharedBytes = 48 * 1024;
 
 /// project forward splits K into this many column ranges, each summed by its own blocks into
-/// partials that the last block of each token block to finish adds in split order. A function of K alone (SPEC.md: a split of the
+/// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
 /// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so
 /// 4096 tokens already fill the GPU. Example: K = 28672 -> 9 splits of 3200 columns.
 MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
-  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63;
+  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceWarpRows: summed in order
 }
 /// Columns per split, a multiple of 64 (the kernel multiplies 64 columns at a time).
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
@@ -100,12 +100,6 @@ struct ProjectFwdArgs {
   float *H;            ///< (M, N)
   float *ms;           ///< (M)
   long long M;
-  /// With several K splits (project_fwd_splits(K) > 1), else null: (splits, M, N + 1) partial
-  /// sums, split s's H (M, N) then ms (M) at part + s M (N + 1).
-  float *part;
-  /// With several K splits, else null: a counter per token block, zero before the launch and
-  /// zero again after it (the block that finishes a token block's sums resets it).
-  unsigned *arrivals;
 };
 
 /// project backward, blocks own a K slice and a range of tokens.

@@ -1,6 +1,5 @@
 // mhcjit templates: project (SPEC.md section 1): H = x (phi * gamma)^T and ms = mean(x^2) per token;
 // backward dx, and dphi / dgamma as partial sums over token ranges (finished by reduce_rows).
-// The forward's K splits are finished in the kernel (project_fwd_finish_splits).
 // Both directions multiply on tensor cores (mma.sync m16n8k8, TF32 operands; the fp32 mode splits
 // every operand into two TF32 parts, 3xTF32), and every thread moves 8 consecutive columns of x
 // with 16-byte accesses where the alignment allows.
@@ -110,73 +109,6 @@ __device__ __forceinline__ void load_param16(const P *p, int row, int rows, int 
     v[e] = row < rows && col + e < end ? to_float(p[i64(row) * kK + col + e]) : 0.0f;
 }
 
-/// Sums over kSplits rows of partials (row r at r * stride floats past row 0), added in row
-/// order, of two runs of elements: count_h from part_h to out_h, then count_ms from part_ms to
-/// out_ms. Thread t takes elements t, t + kThreads, .., kGroup of them at a time, and issues the
-/// loads of up to 16 rows of those together (about 32 loads in flight a thread), so a thread's
-/// share takes (its elements / kGroup) x (kSplits / 16, rounded up) L2 round trips. (A loop of
-/// one element and 4 rows at a time made the finish of project forward's last blocks a tail of
-/// 7 us at (1,4096,6656), PERF.md session 17.)
-template <int kThreads, int kSplits>
-__device__ __forceinline__ void add_split_partials(const float *part_h, float *out_h, int count_h, const float *part_ms,
-                                                   float *out_ms, int count_ms, i64 stride) {
-  constexpr int kChunk = kSplits < 16 ? kSplits : 16, kGroup = 32 / kChunk;
-  // element i of the two runs, or null past them
-  auto source = [&](int i) { return i < count_h ? part_h + i : i - count_h < count_ms ? part_ms + (i - count_h) : nullptr; };
-  for (int base = threadIdx.x; base < count_h + count_ms; base += kGroup * kThreads) {
-    float sum[kGroup];
-#pragma unroll
-    for (int e = 0; e < kGroup; ++e)
-      sum[e] = 0.0f;
-    for (int s0 = 0; s0 < kSplits; s0 += kChunk) {
-      float v[kGroup][kChunk];
-#pragma unroll
-      for (int e = 0; e < kGroup; ++e) {
-        const float *p = source(base + e * kThreads);
-#pragma unroll
-        for (int c = 0; c < kChunk; ++c)
-          v[e][c] = p && s0 + c < kSplits ? __ldcg(p + (s0 + c) * stride) : 0.0f;
-      }
-#pragma unroll
-      for (int e = 0; e < kGroup; ++e)
-#pragma unroll
-        for (int c = 0; c < kChunk; ++c)
-          if (s0 + c < kSplits)
-            sum[e] += v[e][c];
-    }
-#pragma unroll
-    for (int e = 0; e < kGroup; ++e) {
-      const int i = base + e * kThreads;
-      if (source(i))
-        *(i < count_h ? out_h + i : out_ms + (i - count_h)) = sum[e];
-    }
-  }
-}
-
-/// The end of a project forward block with several K splits, after it wrote its partials: the
-/// last of a token block's kSplits blocks to arrive adds their partials in split order (0, 1, ..,
-/// so the sums do not depend on which block is last) into H and ms, and resets the token block's
-/// arrival counter for the next launch. Each block makes its partials visible device-wide before
-/// it counts itself (no floating-point atomics: the counter is an integer).
-template <int kMix, int kSplits, int kThreads, int kRows>
-__device__ __forceinline__ void project_fwd_finish_splits(const ProjectFwdArgs &args, i64 m0) {
-  const i64 token_block = m0 / kRows;
-  __threadfence();
-  int last = 0;
-  __syncthreads(); // every thread's partials are written and fenced
-  if (threadIdx.x == 0)
-    last = atomicAdd(args.arrivals + token_block, 1u) == unsigned(kSplits - 1);
-  if (!__syncthreads_or(last))
-    return;
-  __threadfence(); // the other blocks' partials are read after their counts
-  const int rows = args.M - m0 < kRows ? int(args.M - m0) : kRows;
-  const i64 stride = args.M * (kMix + 1);
-  add_split_partials<kThreads, kSplits>(
-      args.part + m0 * kMix, args.H + m0 * kMix, rows * kMix, args.part + args.M * kMix + m0, args.ms + m0, rows, stride);
-  if (threadIdx.x == 0)
-    args.arrivals[token_block] = 0;
-}
-
 /// Forward. Block b computes kRows tokens over one K split (project_fwd_splits: a function of K
 /// alone, so a token's sums never depend on M); blocks of one split are adjacent, so they share
 /// that split's slice of phi in L2. Each warp owns 16 * kMT tokens and every mix.
@@ -197,11 +129,12 @@ __device__ __forceinline__ void project_fwd_finish_splits(const ProjectFwdArgs &
 /// k = t + 4 to column c + 2s + 1, and phi's fragment uses the same map. Each 64 columns' products
 /// start from zero and are then added to the running sums on CUDA cores (round to nearest), so
 /// the tensor core's accumulation covers 64 columns only. With one split the kernel writes H and
-/// ms; with several, split s writes its partial H (M, N) at args.part + s M (N + 1) and its
-/// partial ms (M) after it, and the token block's last block adds them (project_fwd_finish_splits).
+/// ms; with several, split s writes its partial H (M, N) at args.H + s M (N + 1) and its partial
+/// ms (M) at args.ms + s M (N + 1).
 template <int kN, int kC, typename T, typename P, int kThreads, int kRows, bool kTf32, bool kHasGamma, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads, project_fwd_min_blocks(kN, sizeof(T), kRows, kTf32, kThreads))
     project_fwd(const __grid_constant__ ProjectFwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kK = kN * kC;
   constexpr int kMix = kN * kN + 2 * kN;
   constexpr int kTiles = (kMix + 7) / 8; // n-tiles of 8 mixes (zero-padded)
@@ -449,10 +382,9 @@ __global__ void __launch_bounds__(kThreads, project_fwd_min_blocks(kN, sizeof(T)
       store_phi((i + 1) % 2); // that tile was last read in step i - 1
   }
 
-  // With one split, H and ms; with several, split s's partials: (M, N) H then (M) ms.
-  constexpr int kSplits = project_fwd_splits(kK);
-  float *H = kSplits == 1 ? args.H : args.part + i64(split) * args.M * (kMix + 1);
-  float *ms = kSplits == 1 ? args.ms : args.part + i64(split) * args.M * (kMix + 1) + args.M * kMix;
+  // split s's partials: (M, N) H then (M) ms, M (N + 1) floats a split (one reduce_rows finishes both)
+  float *H = args.H + i64(split) * args.M * (kMix + 1);
+  float *ms = args.ms + i64(split) * args.M * (kMix + 1);
 #pragma unroll
   for (int mt = 0; mt < kMT; ++mt) {
 #pragma unroll
@@ -475,8 +407,6 @@ __global__ void __launch_bounds__(kThreads, project_fwd_min_blocks(kN, sizeof(T)
         ms[m] = s / float(kK);
     }
   }
-  if constexpr (kSplits > 1)
-    project_fwd_finish_splits<kMix, kSplits, kThreads, kRows>(args, row0 - warp * kWarpRows); // the block's first token
 }
 
 /// Backward. Each warp owns 64 columns of K and walks one token range (blocks: column block
@@ -805,6 +735,7 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
 /// bf16), so three 128-thread blocks share an SM without spills; the fp32 mode needs more.
 template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
 __global__ void __launch_bounds__(kThreads, kTf32 && project_bwd_on_tensor_cores(kN) ? 384 / kThreads : 1) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+  allow_dependent_launch(); // its reduce_rows may be scheduled at once
   if constexpr (project_bwd_on_tensor_cores(kN))
     project_bwd_mma<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);
   else

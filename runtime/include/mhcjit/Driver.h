@@ -16,8 +16,7 @@ namespace mhcjit {
   X(cuCtxGetDevice) X(cuCtxGetId) X(cuCtxSynchronize) X(cuDevicePrimaryCtxRetain)                  \
   X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuFuncGetAttribute)               \
   X(cuLaunchKernel) X(cuMemAlloc) X(cuMemFree) X(cuMemcpyHtoD) X(cuMemcpyDtoH) X(cuMemcpyDtoD)     \
-  X(cuMemsetD8) X(cuMemsetD32) X(cuMemsetD32Async) X(cuStreamCreate) X(cuStreamDestroy)           \
-  X(cuStreamSynchronize)                                                                           \
+  X(cuMemsetD8) X(cuMemsetD32) X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize)         \
   X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord) X(cuEventSynchronize) X(cuEventElapsedTime)    \
   X(cuOccupancyMaxActiveBlocksPerMultiprocessor) X(cuLaunchKernelEx) X(cuFuncSetAttribute)
 
