@@ -17,7 +17,9 @@ namespace mhc {
 MHC_HOST_DEVICE constexpr int scale_staging_bytes(int n, int threads, bool backward) {
   return threads / 32 * (32 * ((n * n + 2 * n) | 1) + (backward ? 3 + n * n + 2 * n : 0)) * 4;
 }
-constexpr int kStaticSharedBytes = 48 * 1024;
+/// Namespace-scope constants here are inline: NVRTC names one of internal linkage after the
+/// compiling process, which would make a kernel's cubin differ from one compile to the next.
+inline constexpr int kStaticSharedBytes = 48 * 1024;
 
 /// project forward splits K into this many column ranges, each summed by its own blocks into
 /// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
@@ -239,11 +241,11 @@ struct HeadBwdSliceArgs {
 };
 
 /// reduce_rows gives each column a warp up to this many columns, a thread beyond.
-constexpr long long kReduceWarpColumns = 1024;
+inline constexpr long long kReduceWarpColumns = 1024;
 /// ... and only with at least this many rows. The choice must not depend on the column count
 /// alone: project forward's split sums (rows = splits, a function of K) have M-dependent
 /// columns, and a token's H must not depend on M.
-constexpr long long kReduceWarpRows = 64;
+inline constexpr long long kReduceWarpRows = 64;
 
 /// out[c] = sum_{r < rows} part[r * stride + c] in a fixed order, for c < cols; columns from
 /// split on go to out2[c - split] instead (split = cols: everything in out).

@@ -34,7 +34,7 @@ template <bool kRow, int kN> __device__ __forceinline__ float dot(const float (&
 
 /// Logit span up to which the log contract iterates in the exp domain: the scaling vectors then
 /// stay within about e^(+-3 * 20), far inside fp32's range, and no entry of E underflows.
-constexpr float kExpSpread = 20.0f;
+inline constexpr float kExpSpread = 20.0f;
 
 /// The largest logit, and whether the token's logits span at most kExpSpread (false for NaN/inf).
 template <int kN> __device__ __forceinline__ bool exp_domain_fits(const float (&L)[kN][kN], float &mx) {

@@ -59,8 +59,8 @@ inline void compileAll(std::vector<CompileJob> &Jobs) {
   Helper.join();
 }
 
-/// compileAll, then one message per job: empty where the job gave an ELF cubin, else what went
-/// wrong, naming the spec and the arch.
+/// compileAll, then one message per job: empty where the job gave an ELF cubin with no symbol of
+/// internal linkage, else what went wrong, naming the spec and the arch.
 inline std::vector<std::string> compileFailures(std::vector<CompileJob> &Jobs) {
   compileAll(Jobs);
   std::vector<std::string> Failures(Jobs.size());
@@ -70,6 +70,11 @@ inline std::vector<std::string> compileFailures(std::vector<CompileJob> &Jobs) {
       Failures[I] = specLabel(J.Spec) + " for " + J.Arch + ": " + J.Error;
     else if (J.Output.Binary.compare(0, 4, "\x7f" "ELF") != 0)
       Failures[I] = specLabel(J.Spec) + ": not an ELF cubin";
+    else if (J.Output.Binary.find("_INTERNAL_") != std::string::npos)
+      // NVRTC puts an id of the compiling process or thread (seen: the PID) into the name of a
+      // global of internal linkage (a namespace-scope constexpr that is not inline), so the same
+      // kernel's cubin would differ from one compile to the next
+      Failures[I] = specLabel(J.Spec) + " for " + J.Arch + ": a symbol of internal linkage in the cubin";
   }
   return Failures;
 }
