@@ -10,12 +10,20 @@
 
 namespace mhc {
 
+/// Row stride (words) of scale's and scale_sinkhorn's staging tiles for rows `width` words wide.
+/// A width that is a multiple of 4 is read as 16-byte vectors: the stride is then 4 mod 8, so the
+/// 8 lanes of a quarter-warp start their rows 16 bytes apart modulo 128 and no two share a bank.
+/// Other widths are read a word at a time: an odd stride puts every lane in its own bank.
+/// Examples: 24 (n = 4) -> 28, 12 -> 12, 15 (n = 3) -> 15, 8 (n = 2) -> 12.
+MHC_HOST_DEVICE constexpr int scale_staging_stride(int width) {
+  return width % 8 == 0 ? width + 4 : width % 4 == 0 ? width : width | 1;
+}
 /// Static shared memory of scale's and scale_sinkhorn's kernels besides the sinkhorn history:
-/// each warp's staging tile (32 rows of the N = n^2 + 2n mix, row stride N | 1 words) and,
-/// backward, each warp's row of the block's partial sums (3 + N words). A block may have 48 KiB
-/// of static shared memory, so at n = 4 at most 448 threads, at n = 8 at most 128.
+/// each warp's staging tile (32 rows of the N = n^2 + 2n mix, scale_staging_stride(N) words
+/// apart) and, backward, each warp's row of the block's partial sums (3 + N words). A block may
+/// have 48 KiB of static shared memory, so at n = 4 at most 13 warps, at n = 8 at most 4.
 MHC_HOST_DEVICE constexpr int scale_staging_bytes(int n, int threads, bool backward) {
-  return threads / 32 * (32 * ((n * n + 2 * n) | 1) + (backward ? 3 + n * n + 2 * n : 0)) * 4;
+  return threads / 32 * (32 * scale_staging_stride(n * n + 2 * n) + (backward ? 3 + n * n + 2 * n : 0)) * 4;
 }
 /// Namespace-scope constants here are inline: NVRTC names one of internal linkage after the
 /// compiling process, which would make a kernel's cubin differ from one compile to the next.

@@ -34,6 +34,13 @@ __device__ __forceinline__ void copy4_async(unsigned dst, const void *src, int b
   asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
 }
 
+/// Copies `bytes` (0 or 8) bytes from global `src` to the 8 bytes at shared address `dst` and
+/// zero-fills the rest; both addresses 8-byte aligned, cached in L1 (as every copy of fewer
+/// than 16 bytes).
+__device__ __forceinline__ void copy8_async(unsigned dst, const void *src, int bytes) {
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 8, %2;" ::"r"(dst), "l"(src), "r"(bytes) : "memory");
+}
+
 /// The L2 policy of data read once (a stream): evict first, so that it does not push out what
 /// other blocks will read again there. Made once per thread and passed to copy16_async_stream.
 __device__ __forceinline__ unsigned long long stream_policy() {

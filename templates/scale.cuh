@@ -90,36 +90,42 @@ __device__ __forceinline__ void scale_rows_forward(const float *H, const float *
                                                    Block block) {
   constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   const int lane = threadIdx.x % 32;
-  float *row = tile + lane * kStride;
   const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
   for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
     stage_rows_in<kMix, kStride>(H, first, M, tile, lane);
     const float token_ms = first + lane < M ? ms[first + lane] : 1.0f;
     finish_staging();
     float h[kMix], out[kMix];
-#pragma unroll
-    for (int t = 0; t < kMix; ++t)
-      h[t] = row[t];
+    read_row<kMix, kStride>(tile, lane, h);
     scale_forward_token<kN, K>(h, Rms<K>(token_ms).r, alpha, beta, out);
     block(out);
-#pragma unroll
-    for (int t = 0; t < kMix; ++t)
-      row[t] = out[t];
+    write_row<kMix, kStride>(tile, lane, out);
     __syncwarp();
-    stage_rows_out<kN, kStride>(pre, first, M, tile, lane);
-    stage_rows_out<kN, kStride>(post, first, M, tile + kN, lane);
-    stage_rows_out<kN * kN, kStride>(block_out, first, M, tile + 2 * kN, lane);
+    stage_rows_out<kN, kStride, 0>(pre, first, M, tile, lane);
+    stage_rows_out<kN, kStride, kN>(post, first, M, tile, lane);
+    stage_rows_out<kN * kN, kStride, 2 * kN>(block_out, first, M, tile, lane);
     __syncwarp(); // the next tokens overwrite the tile
   }
 }
 
-/// Backward over warps of 32 consecutive tokens: the warp stages H, then dpre, dpost and the
-/// block's gradient (dlogits, or scale_sinkhorn's dres) into its tile; `block_grad(H, rms,
-/// alpha, d)` may turn d's block into dlogits (scale_sinkhorn's sinkhorn backward); each lane
-/// then runs scale's backward on its token, keeps its [dalpha(3), dbeta(N)] terms in registers
-/// and writes dms; the warp writes dH. The block sums the terms in a fixed order (butterfly in
-/// each warp, warps in index order) into its partial row of part, summed over blocks in order by
-/// reduce_rows.
+/// A lane's gradients in scale_rows_backward: calling it waits for the lane's own-row copies
+/// and reads them into d.
+template <int kMix, int kStride> struct OwnRowGradients {
+  const float *tile;
+  int lane;
+  float (&d)[kMix];
+  __device__ __forceinline__ void operator()() const { finish_own_row<kMix, kStride>(tile, lane, d); }
+};
+
+/// Backward over warps of 32 consecutive tokens: the warp stages H into its tile; each lane
+/// then copies its own token's dpre, dpost and block gradient (dlogits, or scale_sinkhorn's dres)
+/// into its row of the tile, and those copies fly while `block_grad(H, rms, alpha, gradients,
+/// d)` recomputes what it needs: it calls `gradients()` (once, from any branch: the lane waits
+/// for its own copies only) to get them into d, and may turn d's block into dlogits
+/// (scale_sinkhorn's sinkhorn backward). Each lane then runs scale's backward on its token,
+/// keeps its [dalpha(3), dbeta(N)] terms in registers and writes dms; the warp writes dH. The
+/// block sums the terms in a fixed order (butterfly in each warp, warps in index order) into its
+/// partial row of part, summed over blocks in order by reduce_rows.
 template <int kN, int kThreads, typename K, typename BlockGrad>
 __device__ __forceinline__ void scale_rows_backward(const float *H_in, const float *ms, const float *alpha_in,
                                                     const float *beta, const float *dpre, const float *dpost,
@@ -128,7 +134,6 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
   constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   constexpr int kRow = 3 + kMix;
   const int lane = threadIdx.x % 32;
-  float *row = tile + lane * kStride;
   float acc[kRow]; // dalpha(3), then dbeta(N)
 #pragma unroll
   for (int p = 0; p < kRow; ++p)
@@ -140,19 +145,14 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
     float H[kMix], d[kMix];
     stage_rows_in<kMix, kStride>(H_in, first, M, tile, lane);
     finish_staging();
-#pragma unroll
-    for (int t = 0; t < kMix; ++t)
-      H[t] = row[t];
-    __syncwarp();
-    stage_rows_in<kN, kStride>(dpre, first, M, tile, lane);
-    stage_rows_in<kN, kStride>(dpost, first, M, tile + kN, lane);
-    stage_rows_in<kN * kN, kStride>(dblock, first, M, tile + 2 * kN, lane);
-    finish_staging();
-#pragma unroll
-    for (int t = 0; t < kMix; ++t)
-      d[t] = row[t];
+    read_row<kMix, kStride>(tile, lane, H);
+    __syncwarp(); // every lane has its H row before the rows take the gradients
+    stage_own_row_in<kN, kStride, 0>(dpre, m, M, tile, lane);
+    stage_own_row_in<kN, kStride, kN>(dpost, m, M, tile, lane);
+    stage_own_row_in<kN * kN, kStride, 2 * kN>(dblock, m, M, tile, lane);
+    commit_async();
     const Rms<K> rms(token_ms);
-    block_grad(H, rms, alpha, d);
+    block_grad(H, rms, alpha, OwnRowGradients<kMix, kStride>{tile, lane, d}, d);
     float dH[kMix], token_acc[kRow];
 #pragma unroll
     for (int p = 0; p < kRow; ++p)
@@ -164,9 +164,7 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
         acc[p] += token_acc[p];
       dms_out[m] = dms;
     }
-#pragma unroll
-    for (int t = 0; t < kMix; ++t)
-      row[t] = dH[t];
+    write_row<kMix, kStride>(tile, lane, dH);
     __syncwarp();
     stage_rows_out<kMix, kStride>(dH_out, first, M, tile, lane);
     __syncwarp();
@@ -177,7 +175,7 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_fwd(const __grid_constant__ ScaleFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
-  __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  __shared__ alignas(16) float tiles[kThreads / 32][32 * kStagingStride<kMix>];
   static_assert(sizeof(tiles) == scale_staging_bytes(kN, kThreads, false), "host and device agree on the tiles");
   scale_rows_forward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.pre, args.post, args.logits, args.M,
                                       tiles[threadIdx.x / 32], [](float (&)[kMix]) {});
@@ -187,13 +185,15 @@ template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ ScaleBwdArgs args) {
   allow_dependent_launch(); // its reduce_rows may be scheduled at once
   constexpr int kMix = kN * kN + 2 * kN;
-  __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  __shared__ alignas(16) float tiles[kThreads / 32][32 * kStagingStride<kMix>];
   __shared__ float scratch[kThreads / 32 * (3 + kMix)];
   static_assert(sizeof(tiles) + sizeof(scratch) == scale_staging_bytes(kN, kThreads, true),
                 "host and device agree on the tiles");
-  scale_rows_backward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dlogits,
-                                       args.dH, args.dms, args.part, args.M, tiles[threadIdx.x / 32], scratch,
-                                       [](const float (&)[kMix], const Rms<K> &, const float (&)[3], float (&)[kMix]) {});
+  scale_rows_backward<kN, kThreads, K>(
+      args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dlogits, args.dH, args.dms, args.part, args.M,
+      tiles[threadIdx.x / 32], scratch,
+      [](const float (&)[kMix], const Rms<K> &, const float (&)[3],
+         const OwnRowGradients<kMix, kStagingStride<kMix>> &gradients, float (&)[kMix]) { gradients(); });
 }
 
 } // namespace mhc

@@ -34,7 +34,7 @@ template <int kN> __device__ __forceinline__ void matrix_to_mix(const float (&A)
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_sinkhorn_fwd(const __grid_constant__ ScaleSinkhornFwdArgs args) {
   constexpr int kMix = kN * kN + 2 * kN;
-  __shared__ float tiles[kThreads / 32][32 * kStagingStride<kMix>];
+  __shared__ alignas(16) float tiles[kThreads / 32][32 * kStagingStride<kMix>];
   static_assert(sizeof(tiles) == scale_staging_bytes(kN, kThreads, false), "host and device agree on the tiles");
   scale_rows_forward<kN, kThreads, K>(args.H, args.ms, args.alpha, args.beta, args.pre, args.post, args.res, args.M,
                                       tiles[threadIdx.x / 32], [](float (&out)[kMix]) {
@@ -47,7 +47,8 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_fwd(const __grid_cons
 
 /// Backward: scale_rows_backward, whose block gradient step recomputes the logits from H and ms
 /// and runs the sinkhorn backward on dres (history in shared memory where it fits beside the
-/// staging tiles).
+/// staging tiles); the sinkhorn fetches dres once its forward iterations are done, so the
+/// gradients' copies fly meanwhile.
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_constant__ ScaleSinkhornBwdArgs args) {
   allow_dependent_launch(); // its reduce_rows may be scheduled at once
@@ -56,19 +57,25 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
   constexpr int kTileBytes = kWarps * 32 * kStride * 4, kScratchBytes = kWarps * kRow * 4;
   using History = SinkhornHistory<kN, kThreads, K, kTileBytes + kScratchBytes>;
   __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
-  __shared__ float tiles[kWarps][32 * kStride];
+  __shared__ alignas(16) float tiles[kWarps][32 * kStride];
   __shared__ float scratch[kWarps * kRow];
   static_assert(kTileBytes + kScratchBytes == scale_staging_bytes(kN, kThreads, true), "host and device agree on the tiles");
   const float *beta = args.beta;
   scale_rows_backward<kN, kThreads, K>(
       args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dres, args.dH, args.dms, args.part, args.M,
       tiles[threadIdx.x / 32], scratch,
-      [&](const float (&H)[kMix], const Rms<K> &rms, const float (&alpha)[3], float (&d)[kMix]) {
-        float h[kMix], L[kN][kN], G[kN][kN], dL[kN][kN];
+      [&](const float (&H)[kMix], const Rms<K> &rms, const float (&alpha)[3], const OwnRowGradients<kMix, kStride> &gradients,
+          float (&d)[kMix]) {
+        float h[kMix], L[kN][kN], dL[kN][kN];
         scale_forward_token<kN, K>(H, rms.r, alpha, beta, h);
         mix_to_matrix<kN>(h, L);
-        mix_to_matrix<kN>(d, G);
-        sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(L, G, dL, hist_storage);
+        sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(
+            L,
+            [&](float (&G)[kN][kN]) {
+              gradients();
+              mix_to_matrix<kN>(d, G);
+            },
+            dL, hist_storage);
         matrix_to_mix<kN>(dL, d);
       });
 }

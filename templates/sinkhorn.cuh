@@ -424,11 +424,12 @@ __global__ void __launch_bounds__(kThreads) sinkhorn_fwd(const __grid_constant__
 }
 
 /// log backward, O(T^2): every step recomputes its potentials in the log domain.
-template <int kN, int kT>
-__device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN], float (&G)[kN][kN], float (&dL)[kN][kN]) {
+template <int kN, int kT, typename GetG>
+__device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN], GetG get_G, float (&dL)[kN][kN]) {
   // SPEC.md: G = dres * res; dL = G; du = sum_j G; dv = sum_i G; then t = T .. 1.
-  float u[kN], v[kN], v_prev[kN], du[kN], dv[kN];
+  float u[kN], v[kN], v_prev[kN], du[kN], dv[kN], G[kN][kN];
   log_potentials<kN>(L, kT, u, v, v_prev);
+  get_G(G);
 #pragma unroll
   for (int i = 0; i < kN; ++i)
 #pragma unroll
@@ -477,9 +478,9 @@ __device__ __forceinline__ void log_backward_recompute(const float (&L)[kN][kN],
 /// du -= a_t (E x); dv = -b_{t-1} (E^T y); dL -= E * W where W accumulates a_t x^T + y b_{t-1}^T.
 /// a_t is read from the history (kKeepA), else recomputed from the stored b_{t-1} with the
 /// forward's own operations: the same value either way.
-template <int kN, int kThreads, int kT, bool kKeepA>
-__device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], float mx, float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
-  float E[kN][kN], a[kN], bt[kN], du[kN], dv[kN], W[kN][kN];
+template <int kN, int kThreads, int kT, bool kKeepA, typename GetG>
+__device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], float mx, GetG get_G, float (&dL)[kN][kN], float *hist) {
+  float E[kN][kN], a[kN], bt[kN], du[kN], dv[kN], W[kN][kN], G[kN][kN];
 #pragma unroll
   for (int i = 0; i < kN; ++i)
 #pragma unroll
@@ -488,6 +489,7 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
       W[i][j] = 0.0f;
     }
   exp_iterations<kN, kThreads, kT, kKeepA>(E, a, bt, hist);
+  get_G(G);
   float R[kN][kN];
   scaled_matrix<kN>(E, a, bt, R);
 #pragma unroll
@@ -614,11 +616,12 @@ __device__ __forceinline__ void vector_from_slot(const float *mine, int k, float
 /// every step's rank-1 update). The last step (2T - 2) divides columns; before it come row/column
 /// pairs, the first of which (steps 1 and 0, from ones) is peeled off the loop so that every load
 /// in the loop is unconditional.
-template <int kN, int kThreads, typename K>
-__device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], float (&G)[kN][kN], float *hist) {
+template <int kN, int kThreads, typename K, typename GetG>
+__device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN][kN], GetG get_G, float (&G)[kN][kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
   float r[kN], c[kN], gr[kN], gc[kN], gwr[kN], gwc[kN], before[kN];
   scaled_steps<kN, kThreads, K>(E, r, c, hist);
+  get_G(G);
   // P = diag(r) E diag(c): gr[i] = sum_j G E c, gc[j] = sum_i G r E, dE = G r c
 #pragma unroll
   for (int a = 0; a < kN; ++a)
@@ -657,20 +660,21 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
   }
 }
 
-/// One token's backward: dL from logits L and G = dres (overwritten). kHistory: hist is this
-/// thread's column of a SinkhornHistory in shared memory (O(T)); else the O(T^2) recomputation.
-/// kKeepA: the history holds a_t as well (SinkhornHistory::kKeepsA).
-template <int kN, int kThreads, typename K, bool kHistory, bool kKeepA>
-__device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN], float (&G)[kN][kN], float (&dL)[kN][kN], float *hist) {
+/// One token's backward: dL from logits L and dres, which get_G(G) puts into G (called once,
+/// where the recomputed forward is done, so that a caller may still be fetching dres before).
+/// kHistory: hist is this thread's column of a SinkhornHistory in shared memory (O(T)); else the
+/// O(T^2) recomputation. kKeepA: the history holds a_t as well (SinkhornHistory::kKeepsA).
+template <int kN, int kThreads, typename K, bool kHistory, bool kKeepA, typename GetG>
+__device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN], GetG get_G, float (&dL)[kN][kN], float *hist) {
   constexpr int kT = K::sinkhorn_iters;
   if constexpr (K::sinkhorn_log) {
     float mx;
     if (kHistory && exp_domain_fits<kN>(L, mx))
-      log_backward_history<kN, kThreads, kT, kKeepA>(L, mx, G, dL, hist);
+      log_backward_history<kN, kThreads, kT, kKeepA>(L, mx, get_G, dL, hist);
     else
-      log_backward_recompute<kN, kT>(L, G, dL);
+      log_backward_recompute<kN, kT>(L, get_G, dL);
   } else {
-    float S[kN][kN];
+    float S[kN][kN], G[kN][kN];
     row_softmax<kN>(L, S);
     if constexpr (kHistory) {
       float E[kN][kN];
@@ -683,8 +687,9 @@ __device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN]
           // in every step of the walk back instead of keeping E (16 FADD a step pair at n = 4)
           asm("" : "+f"(E[i][j]));
         }
-      softmax_eps_backward_history<kN, kThreads, K>(E, G, hist);
+      softmax_eps_backward_history<kN, kThreads, K>(E, get_G, G, hist);
     } else {
+      get_G(G);
       softmax_eps_backward_recompute<kN, K>(S, G);
     }
     // The eps added after the softmax is a constant: dS = dP; dL = S (dS - sum_j dS S).
@@ -706,10 +711,19 @@ __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__
   using History = SinkhornHistory<kN, kThreads, K>;
   __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
-    float L[kN][kN], G[kN][kN], dL[kN][kN];
+    float L[kN][kN], dres[kN][kN], dL[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
-    load_matrix<kN>(args.dres + m * kN * kN, G);
-    sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(L, G, dL, hist_storage);
+    load_matrix<kN>(args.dres + m * kN * kN, dres);
+    sinkhorn_backward_token<kN, kThreads, K, History::kFits, History::kKeepsA>(
+        L,
+        [&](float (&G)[kN][kN]) {
+#pragma unroll
+          for (int i = 0; i < kN; ++i)
+#pragma unroll
+            for (int j = 0; j < kN; ++j)
+              G[i][j] = dres[i][j];
+        },
+        dL, hist_storage);
     store_matrix<kN>(args.dlogits + m * kN * kN, dL);
   }
 }

@@ -792,12 +792,12 @@ TEST_CASE("scale and scale_sinkhorn reject block sizes whose staging tiles excee
       KernelSpec S = baseSpec();
       S.Operation = O;
       S.Dir = D;
-      S.Tile = TileConfig{448, 1, 1}; // n = 4: 14 tiles of 32 rows x 25 words, 44800 bytes (+ 1568 backward)
+      S.Tile = TileConfig{416, 1, 1}; // n = 4: 13 tiles of 32 rows x 28 words, 46592 bytes (+ 1404 backward)
       Failure Ok = validate(S);
       CHECK_MESSAGE(!Ok.Failed, Ok.Message);
-      S.Tile.Threads = 512;
-      checkRejected(S, {"threads = 512 at n = 4", "staging tiles", "49152"});
-      S.N = 8; // 32 rows x 81 words a warp: 128 threads fit, 160 do not
+      S.Tile.Threads = 448;
+      checkRejected(S, {"threads = 448 at n = 4", "staging tiles", "49152"});
+      S.N = 8; // 32 rows x 84 words a warp: 128 threads fit, 160 do not
       S.Tile.Threads = 128;
       Failure Fits = validate(S);
       CHECK_MESSAGE(!Fits.Failed, Fits.Message);

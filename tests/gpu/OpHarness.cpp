@@ -93,25 +93,36 @@ HostTensors runOnDevice(const OpDef &Def, Direction Dir, const HostTensors &Inpu
   std::vector<TensorDef> In = directionInputs(Def, Dir), Out = directionOutputs(Def, Dir);
   std::map<std::string, DeviceBuffer> Buffers;
   DevicePtrs Pointers;
-  for (const TensorDef &T : In) {
-    Buffers[T.Name] = take(DeviceBuffer::upload(encode(Def, T, Inputs.at(T.Name))));
-    Pointers[T.Name] = Buffers[T.Name].get();
-  }
+  const size_t Off = Def.MisalignBytes;
+  auto At = [&](const std::string &Name) {
+    return reinterpret_cast<CUdeviceptr>(Buffers[Name].get()) + Off;
+  };
+  auto Upload = [&](const TensorDef &T, const std::vector<float> &Values) {
+    const std::string Bytes = encode(Def, T, Values);
+    Buffers[T.Name] = take(DeviceBuffer::allocate(Bytes.size() + Off));
+    ok(checkCuda(driverApi()->cuMemcpyHtoD(At(T.Name), Bytes.data(), Bytes.size()), "upload of " + T.Name));
+  };
+  for (const TensorDef &T : In)
+    Upload(T, Inputs.at(T.Name));
   for (const TensorDef &T : Out) {
     auto Start = Inputs.find(T.Name);
     if (Start != Inputs.end()) {
-      Buffers[T.Name] = take(DeviceBuffer::upload(encode(Def, T, Start->second)));
+      Upload(T, Start->second);
     } else {
-      Buffers[T.Name] = take(DeviceBuffer::allocate(bytesOf(Def, T)));
+      Buffers[T.Name] = take(DeviceBuffer::allocate(bytesOf(Def, T) + Off));
       ok(Buffers[T.Name].fill(0xff)); // NaN in every dtype: an unwritten element fails
     }
-    Pointers[T.Name] = Buffers[T.Name].get();
   }
+  for (const auto &[Name, Buffer] : Buffers)
+    Pointers[Name] = reinterpret_cast<void *>(At(Name));
   ok(Dir == Direction::Forward ? Def.Forward(Pointers) : Def.Backward(Pointers));
   ok(checkCuda(driverApi()->cuCtxSynchronize(), "cuCtxSynchronize after " + Def.Label));
   HostTensors Result;
-  for (const TensorDef &T : Out)
-    Result[T.Name] = decodeStream(take(Buffers[T.Name].bytes()), storedType(Def, T.Store));
+  for (const TensorDef &T : Out) {
+    std::string Bytes(bytesOf(Def, T), '\0');
+    ok(checkCuda(driverApi()->cuMemcpyDtoH(Bytes.data(), At(T.Name), Bytes.size()), "download of " + T.Name));
+    Result[T.Name] = decodeStream(Bytes, storedType(Def, T.Store));
+  }
   return Result;
 }
 

@@ -46,6 +46,7 @@ struct OpDef {
   int64_t M = 0;
   bool Accumulate = false;
   DType ParamStore = DType::FP32; ///< the dtype of Storage::Param tensors
+  size_t MisalignBytes = 0;       ///< every tensor starts this many bytes past an aligned allocation
   std::vector<TensorDef> Inputs, Outputs;
   std::vector<std::string> Differentiable;
   std::function<llvm::Error(const DevicePtrs &)> Forward, Backward;

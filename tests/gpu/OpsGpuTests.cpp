@@ -214,6 +214,32 @@ TEST_CASE("scale and scale_sinkhorn match the reference at every candidate tile,
   CHECK(Checked > 0);
 }
 
+TEST_CASE("scale and scale_sinkhorn with pointers off 16-byte alignment move their rows in smaller chunks and stay correct") {
+  if (!requireGpu("scale's and scale_sinkhorn's misaligned rows"))
+    return;
+  // Aligned, whole warps move their rows in 16-byte chunks (8 where n's widths allow only that);
+  // 4 bytes off alignment they fall back to words, 8 bytes off the 8-byte chunks stay legal.
+  int Checked = 0;
+  for (ContractKind K : {ContractKind::TE, ContractKind::DeepSeek})
+    for (Op O : {Op::Scale, Op::ScaleSinkhorn}) {
+      if (std::find(AllOps.begin(), AllOps.end(), O) == AllOps.end())
+        continue;
+      for (int N : {2, 4, 6})
+        for (size_t Misalign : {4, 8})
+          for (int64_t M : {37, 300})
+            for (Direction D : {Direction::Forward, Direction::Backward}) {
+              const MixConfig Config = configFor(K, DType::BF16, N, 256);
+              OpDef Def = makeOpDef(O, Config, M, false, false);
+              Def.MisalignBytes = Misalign;
+              const uint64_t Seed = freshSeed();
+              INFO(Def.Label << " " << directionName(D) << " " << Misalign << " bytes off, seed " << Seed);
+              checkAgainstReference(Def, D, drawInputs(Def, D, Seed), toleranceFor(Config, O));
+              ++Checked;
+            }
+    }
+  CHECK(Checked > 0);
+}
+
 TEST_CASE("project forward matches the reference at every candidate tile, split and short steps included") {
   if (!requireGpu("project forward's tiles"))
     return;
