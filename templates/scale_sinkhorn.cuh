@@ -56,7 +56,7 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
   constexpr int kRow = 3 + kMix;
   constexpr int kTileBytes = kWarps * 32 * kStride * 4, kScratchBytes = kWarps * kRow * 4;
   using History = SinkhornHistory<kN, kThreads, K, kTileBytes + kScratchBytes>;
-  __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
+  __shared__ alignas(16) float hist_storage[History::kFits ? History::kFloats : 1];
   __shared__ alignas(16) float tiles[kWarps][32 * kStride];
   __shared__ float scratch[kWarps * kRow];
   static_assert(kTileBytes + kScratchBytes == scale_staging_bytes(kN, kThreads, true), "host and device agree on the tiles");

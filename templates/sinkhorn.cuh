@@ -211,24 +211,46 @@ template <int kN> __device__ __forceinline__ void recip_col_sums(const float (&E
     b[j] = approx_rcp<true>(dot<false, kN>(E, j, a));
 }
 
-/// History slot k of this thread, entry a at mine[(k * kN + a) * kThreads] with mine = hist +
-/// threadIdx.x: slot-major, thread-minor (no bank conflicts), addressed as the slot's base and
-/// then immediate offsets (an address computed an entry instead cost the log walk back 124
-/// against 109 instructions a step at n = 4, H100 SASS).
+/// History slot k of this thread: its kN words at mine + k * kN * kThreads, with mine =
+/// own_history<kN>(hist) = hist + threadIdx.x * kN. A slot is one 16-byte access at n = 4 (two
+/// at n = 8, 8-byte ones at n = 2 and 6, words at odd n); consecutive threads hold consecutive
+/// slots, so a warp's access has no bank conflicts (two-way at n = 8). Each access is the slot's
+/// base plus an immediate offset (an address computed an entry instead cost the log walk back
+/// 124 against 109 instructions a step at n = 4, H100 SASS).
+template <int kN> __device__ __forceinline__ float *own_history(float *hist) { return hist + threadIdx.x * kN; }
+
+/// Words per access of a history slot: 4, 2 or 1.
+template <int kN> constexpr int kSlotWords = kN % 4 == 0 ? 4 : kN % 2 == 0 ? 2 : 1;
+
 template <int kN, int kThreads>
 __device__ __forceinline__ void store_column_slot(float *mine, int k, const float (&v)[kN]) {
   float *p = mine + k * (kN * kThreads);
 #pragma unroll
-  for (int a = 0; a < kN; ++a)
-    p[a * kThreads] = v[a];
+  for (int a = 0; a < kN; a += kSlotWords<kN>) {
+    if constexpr (kSlotWords<kN> == 4)
+      *reinterpret_cast<float4 *>(p + a) = make_float4(v[a], v[a + 1], v[a + 2], v[a + 3]);
+    else if constexpr (kSlotWords<kN> == 2)
+      *reinterpret_cast<float2 *>(p + a) = make_float2(v[a], v[a + 1]);
+    else
+      p[a] = v[a];
+  }
 }
 
 template <int kN, int kThreads>
 __device__ __forceinline__ void load_column_slot(const float *mine, int k, float (&v)[kN]) {
   const float *p = mine + k * (kN * kThreads);
 #pragma unroll
-  for (int a = 0; a < kN; ++a)
-    v[a] = p[a * kThreads];
+  for (int a = 0; a < kN; a += kSlotWords<kN>) {
+    if constexpr (kSlotWords<kN> == 4) {
+      const float4 q = *reinterpret_cast<const float4 *>(p + a);
+      v[a] = q.x, v[a + 1] = q.y, v[a + 2] = q.z, v[a + 3] = q.w;
+    } else if constexpr (kSlotWords<kN> == 2) {
+      const float2 q = *reinterpret_cast<const float2 *>(p + a);
+      v[a] = q.x, v[a + 1] = q.y;
+    } else {
+      v[a] = p[a];
+    }
+  }
 }
 
 /// Slot k - 2 of the history, or the ones the iterations start from where k < 2: the log
@@ -253,7 +275,7 @@ __device__ __forceinline__ void exp_iterations(const float (&E)[kN][kN], float (
 #pragma unroll
   for (int j = 0; j < kN; ++j)
     b[j] = 1.0f;
-  float *mine = hist + threadIdx.x;
+  float *mine = own_history<kN>(hist);
   if (hist && kKeepA)
     store_column_slot<kN, kThreads>(mine, 0, b);
 #pragma unroll 1
@@ -302,7 +324,7 @@ __device__ __forceinline__ void scaled_step(const float (&E)[kN][kN], float (&r)
 template <int kN, int kThreads, typename K>
 __device__ __forceinline__ void scaled_steps_from(const float (&E)[kN][kN], float (&r)[kN], float (&wr)[kN], float (&c)[kN], float *hist) {
   constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
-  float *mine = hist + threadIdx.x;
+  float *mine = own_history<kN>(hist);
   float wc[kN];
 #pragma unroll
   for (int a = 0; a < kN; ++a)
@@ -503,10 +525,10 @@ __device__ __forceinline__ void log_backward_history(const float (&L)[kN][kN], f
   for (int t = kT; t >= 1; --t) {
     float bp[kN], x[kN], y[kN];
     if constexpr (kKeepA) {
-      load_column_slot<kN, kThreads>(hist + threadIdx.x, t - 1, bp);
-      load_column_slot<kN, kThreads>(hist + threadIdx.x, kT + t - 1, a);
+      load_column_slot<kN, kThreads>(own_history<kN>(hist), t - 1, bp);
+      load_column_slot<kN, kThreads>(own_history<kN>(hist), kT + t - 1, a);
     } else {
-      vector_before_step<kN, kThreads>(hist + threadIdx.x, t, bp); // b_{t-1}: slot t - 2, or ones
+      vector_before_step<kN, kThreads>(own_history<kN>(hist), t, bp); // b_{t-1}: slot t - 2, or ones
       recip_row_sums<kN>(E, bp, a);
     }
 #pragma unroll
@@ -635,7 +657,7 @@ __device__ __forceinline__ void softmax_eps_backward_history(const float (&E)[kN
       gc[j] = fmaf(Gr, E[i][j], gc[j]);
       G[i][j] = Gr * c[j];
     }
-  const float *mine = hist + threadIdx.x;
+  const float *mine = own_history<kN>(hist);
   if constexpr (kSteps >= 3) {
     vector_from_slot<kN, kThreads, K>(mine, kSteps - 1, before);
   } else {
@@ -709,7 +731,7 @@ __device__ __forceinline__ void sinkhorn_backward_token(const float (&L)[kN][kN]
 template <int kN, int kThreads, typename K>
 __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__ SinkhornBwdArgs args) {
   using History = SinkhornHistory<kN, kThreads, K>;
-  __shared__ float hist_storage[History::kFits ? History::kFloats : 1];
+  __shared__ alignas(16) float hist_storage[History::kFits ? History::kFloats : 1];
   for (i64 m = i64(blockIdx.x) * kThreads + threadIdx.x; m < args.M; m += i64(gridDim.x) * kThreads) {
     float L[kN][kN], dres[kN][kN], dL[kN][kN];
     load_matrix<kN>(args.logits + m * kN * kN, L);
