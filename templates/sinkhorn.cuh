@@ -761,4 +761,181 @@ __global__ void __launch_bounds__(kThreads) sinkhorn_bwd(const __grid_constant__
   }
 }
 
+// ---- A token's n x n block on n lanes (scale_sinkhorn forward at n = 2, 4, 8) ----
+// One lane a token runs each iteration's n dot products and n reciprocals one after another, and
+// at M = 32768 a scheduler has only two warps to hide that chain (ncu: 5.45 cycles an issued
+// instruction, 65% of the cycles with no eligible warp). Here the n lanes of a group each own a
+// row i of the block and entry i of both scaling vectors: a half-iteration is one dot product
+// and one reciprocal a lane, and the group gathers the vector by shuffles.
+
+/// Whether a token's block runs on n lanes (scale_sinkhorn_fwd_lanes: a group divides a warp).
+template <int kN> constexpr bool kLanesPerRow = scale_sinkhorn_fwd_lanes(kN) > 1;
+
+/// The n consecutive lanes of a warp that share a token; this lane owns row `row`. Its
+/// exchanges are called by the whole warp at once (full-warp shuffles: a partial mask would make
+/// every one of them test the warp's convergence first).
+template <int kN> struct TokenGroup {
+  unsigned mask; ///< the group's lanes, for code that only the group runs
+  int base, row;
+  __device__ __forceinline__ explicit TokenGroup(int lane)
+      : mask(((1u << kN) - 1) << (lane / kN * kN)), base(lane / kN * kN), row(lane % kN) {}
+  /// v[k] = `own` of the group's lane k.
+  __device__ __forceinline__ void gather(float own, float (&v)[kN]) const {
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+      v[k] = __shfl_sync(0xffffffffu, own, base + k);
+  }
+  __device__ __forceinline__ float max(float x) const {
+#pragma unroll
+    for (int o = 1; o < kN; o *= 2)
+      x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+    return x;
+  }
+  __device__ __forceinline__ float min(float x) const {
+#pragma unroll
+    for (int o = 1; o < kN; o *= 2)
+      x = fminf(x, __shfl_xor_sync(0xffffffffu, x, o));
+    return x;
+  }
+  /// Writes this lane's row to the token's block in shared memory (row-major, n x n), waits for
+  /// the warp, and reads column `row` back: col[k] = row k's entry `row`.
+  __device__ __forceinline__ void column(const float (&mine)[kN], float *block, float (&col)[kN]) const {
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      block[row * kN + j] = mine[j];
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+      col[k] = block[k * kN + row];
+  }
+};
+
+/// v[row] for a row known only at run time, without indexing registers.
+template <int kN> __device__ __forceinline__ float pick(const float (&v)[kN], int row) {
+  float x = v[0];
+#pragma unroll
+  for (int k = 1; k < kN; ++k)
+    x = k == row ? v[k] : x;
+  return x;
+}
+
+/// sum_j a[j] b[j] as dot() sums a row: two FMA chains added at the end.
+template <int kN> __device__ __forceinline__ float dot_vec(const float (&a)[kN], const float (&b)[kN]) {
+  constexpr int kHalf = (kN + 1) / 2;
+  float lo = a[0] * b[0];
+#pragma unroll
+  for (int j = 1; j < kHalf; ++j)
+    lo = fmaf(a[j], b[j], lo);
+  if constexpr (kN == 1) {
+    return lo;
+  } else {
+    float hi = a[kHalf] * b[kHalf];
+#pragma unroll
+    for (int j = kHalf + 1; j < kN; ++j)
+      hi = fmaf(a[j], b[j], hi);
+    return lo + hi;
+  }
+}
+
+/// One step of softmax_eps's scaling form on a group (scaled_step for the lane's own entry):
+/// w = eps w + sum_b E_line[b] fixed[b] (two FMA chains from eps w), changed = 1 / w, gathered.
+template <int kN, typename K>
+__device__ __forceinline__ void scaled_step_rows(const float (&line)[kN], const float (&fixed)[kN], float &w,
+                                                 float (&changed)[kN], const TokenGroup<kN> &group) {
+  constexpr int kHalf = (kN + 1) / 2;
+  float lo = K::sinkhorn_eps * w, hi = 0.0f;
+#pragma unroll
+  for (int b = 0; b < kHalf; ++b)
+    lo = fmaf(line[b], fixed[b], lo);
+#pragma unroll
+  for (int b = kHalf; b < kN; ++b)
+    hi = b == kHalf ? line[b] * fixed[b] : fmaf(line[b], fixed[b], hi);
+  w = lo + hi;
+  group.gather(approx_rcp<kNormalScales<K>>(w), changed);
+}
+
+/// One token's forward on its group: Li is the lane's row of logits, Ri gets its row of res.
+/// block is the token's n x n block in shared memory, which this overwrites (the lanes' rows of E,
+/// or of L where the log contract falls back to the log domain). Same algorithms and arithmetic as
+/// sinkhorn_forward_token; called by the whole warp at once. A group whose logits span more than
+/// kExpSpread iterates in the exp domain on ones with the others (so that the shuffles stay
+/// full-warp), then runs the log-domain fallback alone, the whole token on every lane.
+template <int kN, typename K>
+__device__ __forceinline__ void sinkhorn_forward_rows(const float (&Li)[kN], float *block, const TokenGroup<kN> &group,
+                                                      float (&Ri)[kN]) {
+  constexpr int kT = K::sinkhorn_iters;
+  const int i = group.row;
+  if constexpr (K::sinkhorn_log) {
+    float mx = Li[0], mn = Li[0];
+#pragma unroll
+    for (int j = 1; j < kN; ++j) {
+      mx = fmaxf(mx, Li[j]);
+      mn = fminf(mn, Li[j]);
+    }
+    mx = group.max(mx);
+    mn = group.min(mn);
+    const bool fits = mx - mn <= kExpSpread;
+    float Ei[kN], Ec[kN], a[kN], b[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      Ei[j] = fits ? expf(Li[j] - mx) : 1.0f;
+    group.column(Ei, block, Ec);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      b[j] = 1.0f;
+#pragma unroll 1
+    for (int t = 1; t <= kT; ++t) {
+      group.gather(approx_rcp<true>(dot_vec<kN>(Ei, b)), a);
+      group.gather(approx_rcp<true>(dot_vec<kN>(Ec, a)), b);
+    }
+    const float ai = pick<kN>(a, i);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      Ri[j] = ai * Ei[j] * b[j];
+    if (!fits) {
+      float L[kN][kN], u[kN], v[kN], v_prev[kN];
+      __syncwarp(group.mask); // the group's column reads are done
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        block[i * kN + j] = Li[j];
+      __syncwarp(group.mask);
+      load_matrix<kN>(block, L);
+      log_potentials<kN>(L, kT, u, v, v_prev);
+      const float ui = pick<kN>(u, i);
+#pragma unroll
+      for (int j = 0; j < kN; ++j)
+        Ri[j] = expf(ui + Li[j] + v[j]);
+    }
+  } else {
+    // softmax_eps_kernel on the lane's row, then the scaled steps with the group's vectors
+    float mx = Li[0];
+#pragma unroll
+    for (int j = 1; j < kN; ++j)
+      mx = fmaxf(mx, Li[j]);
+    float Ei[kN], Ec[kN], p[kN], r[kN], c[kN];
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      p[j] = Ei[j] = expf(Li[j] - mx);
+    float wr = tree_sum<kN>(p), wc = 1.0f; // wr >= 1, the maximum's term
+    group.gather(approx_rcp<true>(wr), r);
+#pragma unroll
+    for (int j = 0; j < kN; ++j) {
+      Ei[j] = fmaf(K::sinkhorn_eps, wr, Ei[j]);
+      c[j] = 1.0f;
+    }
+    group.column(Ei, block, Ec);
+    constexpr int kSteps = 2 * K::sinkhorn_iters - 1;
+    scaled_step_rows<kN, K>(Ec, r, wc, c, group);
+#pragma unroll 1
+    for (int k = 1; k < kSteps; k += 2) {
+      scaled_step_rows<kN, K>(Ei, c, wr, r, group);
+      scaled_step_rows<kN, K>(Ec, r, wc, c, group);
+    }
+    const float ri = pick<kN>(r, i);
+#pragma unroll
+    for (int j = 0; j < kN; ++j)
+      Ri[j] = ri * Ei[j] * c[j];
+  }
+}
+
 } // namespace mhc
