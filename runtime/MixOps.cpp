@@ -110,7 +110,7 @@ llvm::Error scaleSinkhornForward(const MixConfig &Config, const ScaleSinkhornFor
   if (!Spec)
     return Spec.takeError();
   mhc::ScaleSinkhornFwdArgs A{Args.H, Args.Ms, Args.Alpha, Args.Beta, Args.Pre, Args.Post, Args.Res, Args.M};
-  return launchOver(*Spec, Args.M, Spec->Tile.Threads / mhc::scale_sinkhorn_fwd_lanes(Config.N), &A, Stream);
+  return launchOver(*Spec, Args.M, Spec->Tile.Threads, &A, Stream);
 }
 
 llvm::Error scaleSinkhornBackward(const MixConfig &Config, const ScaleSinkhornBackwardArgs &Args, CUstream Stream) {

@@ -25,9 +25,6 @@ MHC_HOST_DEVICE constexpr int scale_staging_stride(int width) {
 MHC_HOST_DEVICE constexpr int scale_staging_bytes(int n, int threads, bool backward) {
   return threads / 32 * (32 * scale_staging_stride(n * n + 2 * n) + (backward ? 3 + n * n + 2 * n : 0)) * 4;
 }
-/// Lanes a token of scale_sinkhorn forward: n where n is a power of two from 2 to 8 (lane i of a
-/// token's group owns row i of its n x n block), else 1.
-MHC_HOST_DEVICE constexpr int scale_sinkhorn_fwd_lanes(int n) { return n == 2 || n == 4 || n == 8 ? n : 1; }
 /// Namespace-scope constants here are inline: NVRTC names one of internal linkage after the
 /// compiling process, which would make a kernel's cubin differ from one compile to the next.
 inline constexpr int kStaticSharedBytes = 48 * 1024;

@@ -25,29 +25,28 @@ constexpr int kChunkWords = kWidth % 4 == 0 && kCol % 4 == 0 && kStride % 4 == 0
                             : kWidth % 2 == 0 && kCol % 2 == 0 && kStride % 2 == 0 ? 2
                                                                                    : 1;
 
-/// Whether the warp's kRows rows from `first` may move in kWords-word chunks: all below M, and the
+/// Whether the warp's 32 rows from `first` may move in kWords-word chunks: all below M, and the
 /// tensor's pointer aligned to a chunk (uniform across the warp).
-template <int kWords, int kRows> __device__ __forceinline__ bool whole_chunks(const void *p, i64 first, i64 M) {
-  return kWords > 1 && first + kRows <= M && (reinterpret_cast<unsigned long long>(p) % (4 * kWords)) == 0;
+template <int kWords> __device__ __forceinline__ bool whole_chunks(const void *p, i64 first, i64 M) {
+  return kWords > 1 && first + 32 <= M && (reinterpret_cast<unsigned long long>(p) % (4 * kWords)) == 0;
 }
 
-/// The rows [first, first + kRows) of a (M, kWidth) fp32 tensor into tile columns [kCol, kCol +
-/// kWidth) of rows 0..kRows - 1 (row stride kStride; kRows = 32, one a lane, unless a token has
-/// several lanes); rows at or past M read as 0. Lane l moves chunks
+/// The rows [first, first + 32) of a (M, kWidth) fp32 tensor into tile columns [kCol, kCol +
+/// kWidth) of rows 0..31 (row stride kStride); rows at or past M read as 0. Lane l moves chunks
 /// l, l + 32, ... of the 32 rows' contiguous span, so each copy instruction of the warp reads
 /// consecutive bytes. The copies are asynchronous (cp.async): they stay in flight together
 /// whatever registers the rest of the kernel needs (loads through registers were once compiled
 /// to wait for one another, one DRAM round trip each; PERF.md session 14). finish_staging()
 /// makes them visible to the warp.
-template <int kWidth, int kStride, int kCol = 0, int kRows = 32>
+template <int kWidth, int kStride, int kCol = 0>
 __device__ __forceinline__ void stage_rows_in(const float *src, i64 first, i64 M, float *tile, int lane) {
   constexpr int kWords = kChunkWords<kWidth, kCol, kStride>;
   const float *base = src + first * kWidth;
   const unsigned dst = shared_address(tile + kCol);
-  if (whole_chunks<kWords, kRows>(src, first, M)) {
+  if (whole_chunks<kWords>(src, first, M)) {
     constexpr int kRowChunks = kWidth / kWords;
 #pragma unroll
-    for (int c = lane; c < kRows * kRowChunks; c += 32) {
+    for (int c = lane; c < 32 * kRowChunks; c += 32) {
       const int row = c / kRowChunks, chunk = c - row * kRowChunks;
       const unsigned to = dst + 4 * (row * kStride + chunk * kWords);
       if constexpr (kWords == 4)
@@ -57,9 +56,9 @@ __device__ __forceinline__ void stage_rows_in(const float *src, i64 first, i64 M
     }
     return;
   }
-  const i64 valid = (M - first < kRows ? M - first : kRows) * kWidth;
+  const i64 valid = (M - first < 32 ? M - first : 32) * kWidth;
 #pragma unroll
-  for (int e = lane; e < kRows * kWidth; e += 32) {
+  for (int e = lane; e < 32 * kWidth; e += 32) {
     const int row = e / kWidth;
     const bool in = e < valid;
     copy4_async(dst + 4 * (row * kStride + e - row * kWidth), in ? base + e : src, in ? 4 : 0);
@@ -74,17 +73,17 @@ __device__ __forceinline__ void finish_staging() {
   __syncwarp();
 }
 
-/// The inverse of stage_rows_in: tile columns [kCol, kCol + kWidth) of rows 0..kRows - 1 to the
-/// rows [first, first + kRows) below M of dst.
-template <int kWidth, int kStride, int kCol = 0, int kRows = 32>
+/// The inverse of stage_rows_in: tile columns [kCol, kCol + kWidth) of rows 0..31 to the rows
+/// [first, first + 32) below M of dst.
+template <int kWidth, int kStride, int kCol = 0>
 __device__ __forceinline__ void stage_rows_out(float *dst, i64 first, i64 M, const float *tile, int lane) {
   constexpr int kWords = kChunkWords<kWidth, kCol, kStride>;
   float *base = dst + first * kWidth;
   const float *from = tile + kCol;
-  if (whole_chunks<kWords, kRows>(dst, first, M)) {
+  if (whole_chunks<kWords>(dst, first, M)) {
     constexpr int kRowChunks = kWidth / kWords;
 #pragma unroll
-    for (int c = lane; c < kRows * kRowChunks; c += 32) {
+    for (int c = lane; c < 32 * kRowChunks; c += 32) {
       const int row = c / kRowChunks, chunk = c - row * kRowChunks;
       const float *p = from + row * kStride + chunk * kWords;
       if constexpr (kWords == 4)
@@ -94,9 +93,9 @@ __device__ __forceinline__ void stage_rows_out(float *dst, i64 first, i64 M, con
     }
     return;
   }
-  const i64 valid = (M - first < kRows ? M - first : kRows) * kWidth;
+  const i64 valid = (M - first < 32 ? M - first : 32) * kWidth;
 #pragma unroll
-  for (int e = lane; e < kRows * kWidth; e += 32) {
+  for (int e = lane; e < 32 * kWidth; e += 32) {
     const int row = e / kWidth;
     if (e < valid)
       base[e] = from[row * kStride + e - row * kWidth];
