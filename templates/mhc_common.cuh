@@ -206,12 +206,13 @@ template <int kCount> __device__ __forceinline__ int scattered_index(int lane) {
 /// Sums v[0..kCount) over the block in a fixed order (butterfly in each warp, then warps in
 /// index order), so the result is bitwise reproducible. Thread 0 receives the totals.
 /// `scratch` holds kThreads/32 * kCount values of type V; the call ends with a barrier so it may be reused.
-/// Above 4 values a warp sums them scattered (warp_sum_scattered, the same totals in fewer shuffles).
+/// Above 4 values in a block of several warps, a warp sums them scattered (warp_sum_scattered,
+/// the same totals in fewer shuffles).
 template <int kThreads, int kCount, typename V>
 __device__ __forceinline__ void block_sum_to_thread0(V (&v)[kCount], V *scratch) {
   constexpr int kWarps = kThreads / 32;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if constexpr (kCount > 4) {
+  if constexpr (kCount > 4 && kWarps > 1) { // one warp: the plain butterfly needs no scratch
     const V total = warp_sum_scattered<kCount>(v, lane);
     const int index = scattered_index<kCount>(lane);
     if (index < kCount && lane % (32 / pow2_at_least(kCount)) == 0)
