@@ -217,28 +217,18 @@ __device__ __forceinline__ void block_sum_to_thread0(V (&v)[kCount], V *scratch)
     const int index = scattered_index<kCount>(lane);
     if (index < kCount && lane % (32 / pow2_at_least(kCount)) == 0)
       scratch[warp * kCount + index] = total;
-    __syncthreads();
-    if (threadIdx.x == 0)
+  } else {
 #pragma unroll
-      for (int i = 0; i < kCount; ++i) {
-        V s = scratch[i];
-        for (int w = 1; w < kWarps; ++w)
-          s += scratch[w * kCount + i];
-        v[i] = s;
-      }
-    __syncthreads();
-    return;
-  }
+    for (int i = 0; i < kCount; ++i)
 #pragma unroll
-  for (int i = 0; i < kCount; ++i)
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2)
-      v[i] += __shfl_xor_sync(0xffffffffu, v[i], offset);
-  if (kWarps > 1) {
-    if (lane == 0)
+      for (int offset = 16; offset > 0; offset /= 2)
+        v[i] += __shfl_xor_sync(0xffffffffu, v[i], offset);
+    if (kWarps > 1 && lane == 0)
 #pragma unroll
       for (int i = 0; i < kCount; ++i)
         scratch[warp * kCount + i] = v[i];
+  }
+  if (kWarps > 1) {
     __syncthreads();
     if (threadIdx.x == 0)
 #pragma unroll
