@@ -5,6 +5,7 @@
 // warps in index order.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
