@@ -162,73 +162,23 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-/// The smallest power of two >= count (count <= 32).
-__host__ __device__ constexpr int pow2_at_least(int count) { return count <= 1 ? 1 : 2 * pow2_at_least((count + 1) / 2); }
-
-/// Sums v[0..kCount) over the warp's lanes with the butterfly of warp_sum, but scattered: while
-/// a lane holds more than one index it keeps half of them (the upper half where its bit of the
-/// offset is set) and trades the other half with its partner, so a level costs one shuffle per
-/// kept value instead of one per value (31 shuffles for 32 values instead of 160). Each kept sum
-/// is (own partial) + (partner's partial), the operation warp_sum does, so every total is
-/// bitwise the one warp_sum gives. Returns the total of index scattered_index<kCount>(lane)
-/// (zero for padding indices past kCount).
-template <int kCount, typename V> __device__ __forceinline__ V warp_sum_scattered(const V (&v)[kCount], int lane) {
-  constexpr int kP = pow2_at_least(kCount);
-  V w[kP];
-#pragma unroll
-  for (int i = 0; i < kP; ++i)
-    w[i] = i < kCount ? v[i] : V(0);
-#pragma unroll
-  for (int offset = 16, count = kP; offset > 0; offset /= 2) {
-    if (count > 1) {
-      const int half = count / 2;
-      const bool upper = lane & offset;
-#pragma unroll
-      for (int i = 0; i < half; ++i) {
-        const V send = upper ? w[i] : w[i + half], keep = upper ? w[i + half] : w[i];
-        w[i] = keep + __shfl_xor_sync(0xffffffffu, send, offset);
-      }
-      count = half;
-    } else {
-      w[0] += __shfl_xor_sync(0xffffffffu, w[0], offset);
-    }
-  }
-  return w[0];
-}
-
-/// The index whose total warp_sum_scattered leaves in `lane`: the lane's high bits, one per
-/// halving (lanes that differ only in the low bits hold the same total).
-template <int kCount> __device__ __forceinline__ int scattered_index(int lane) {
-  constexpr int kP = pow2_at_least(kCount);
-  return lane / (32 / kP);
-}
-
 /// Sums v[0..kCount) over the block in a fixed order (butterfly in each warp, then warps in
 /// index order), so the result is bitwise reproducible. Thread 0 receives the totals.
 /// `scratch` holds kThreads/32 * kCount values of type V; the call ends with a barrier so it may be reused.
-/// Above 4 values in a block of several warps, a warp sums them scattered (warp_sum_scattered,
-/// the same totals in fewer shuffles).
 template <int kThreads, int kCount, typename V>
 __device__ __forceinline__ void block_sum_to_thread0(V (&v)[kCount], V *scratch) {
   constexpr int kWarps = kThreads / 32;
+#pragma unroll
+  for (int i = 0; i < kCount; ++i)
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2)
+      v[i] += __shfl_xor_sync(0xffffffffu, v[i], offset);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if constexpr (kCount > 4 && kWarps > 1) { // one warp: the plain butterfly needs no scratch
-    const V total = warp_sum_scattered<kCount>(v, lane);
-    const int index = scattered_index<kCount>(lane);
-    if (index < kCount && lane % (32 / pow2_at_least(kCount)) == 0)
-      scratch[warp * kCount + index] = total;
-  } else {
-#pragma unroll
-    for (int i = 0; i < kCount; ++i)
-#pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2)
-        v[i] += __shfl_xor_sync(0xffffffffu, v[i], offset);
-    if (kWarps > 1 && lane == 0)
+  if (kWarps > 1) {
+    if (lane == 0)
 #pragma unroll
       for (int i = 0; i < kCount; ++i)
         scratch[warp * kCount + i] = v[i];
-  }
-  if (kWarps > 1) {
     __syncthreads();
     if (threadIdx.x == 0)
 #pragma unroll

@@ -1,4 +1,4 @@
-// Tests of templates/mhc_common.cuh's warp and block sums, run on the host: the header is compiled
+// Tests of templates/mhc_common.cuh's block sums, run on the host: the header is compiled
 // as C++ with its CUDA built-ins stubbed, and a block is host threads (one per CUDA thread) whose
 // __shfl_xor_sync and __syncthreads meet at a barrier. The sums must be bitwise those of the
 // documented order: the xor butterfly in each warp (v += shfl_xor(v, o), o = 16 .. 1), then the
@@ -112,34 +112,6 @@ template <typename V> V randomValue(std::mt19937_64 &Rng) {
   return V(Normal(Rng) * std::pow(10.0, Exponent(Rng)));
 }
 
-template <int kCount, typename V> void checkScattered(std::mt19937_64 &Rng) {
-  CAPTURE(kCount);
-  CAPTURE(sizeof(V));
-  V In[32][kCount], Scattered[32];
-  for (auto &Row : In)
-    for (V &X : Row)
-      X = randomValue<V>(Rng);
-  runBlock(32, [&](int Lane) { Scattered[Lane] = mhc::warp_sum_scattered<kCount>(In[Lane], Lane); });
-  std::vector<int> Seen(kCount, 0);
-  for (int Lane = 0; Lane < 32; ++Lane) {
-    CAPTURE(Lane);
-    const int Index = mhc::scattered_index<kCount>(Lane);
-    REQUIRE(Index >= 0);
-    REQUIRE(Index < mhc::pow2_at_least(kCount));
-    V Want = V(0);
-    if (Index < kCount) {
-      V Column[32];
-      for (int L = 0; L < 32; ++L)
-        Column[L] = In[L][Index];
-      Want = butterflyTotal(Column);
-      ++Seen[Index];
-    }
-    CHECK(std::memcmp(&Want, &Scattered[Lane], sizeof(V)) == 0);
-  }
-  for (int I = 0; I < kCount; ++I)
-    CHECK(Seen[I] == 32 / mhc::pow2_at_least(kCount)); // every index in the same number of lanes
-}
-
 template <int kThreads, int kCount> void checkBlockSum(std::mt19937_64 &Rng) {
   CAPTURE(kThreads);
   CAPTURE(kCount);
@@ -167,34 +139,12 @@ template <int kThreads, int kCount> void checkBlockSum(std::mt19937_64 &Rng) {
 
 } // namespace
 
-TEST_CASE("warp_sum_scattered gives bitwise the butterfly's totals, each in the lanes scattered_index names") {
-  std::mt19937_64 Rng(20261206);
-  for (int Rep = 0; Rep < 8; ++Rep) {
-    checkScattered<5, float>(Rng);
-    checkScattered<8, float>(Rng);
-    checkScattered<9, float>(Rng);
-    checkScattered<17, float>(Rng);
-    checkScattered<20, float>(Rng); // expand_combine backward at n = 4
-    checkScattered<27, float>(Rng); // scale backward at n = 4
-    checkScattered<32, float>(Rng);
-    checkScattered<17, double>(Rng); // head's sums in double
-  }
-}
-
 TEST_CASE("block_sum_to_thread0 gives thread 0 the butterfly's totals added over warps in index order") {
   std::mt19937_64 Rng(61206);
   for (int Rep = 0; Rep < 4; ++Rep) {
-    checkBlockSum<64, 27>(Rng);  // scale_sinkhorn backward at n = 4 (scattered)
-    checkBlockSum<128, 20>(Rng); // expand_combine backward at n = 4 (scattered)
-    checkBlockSum<128, 4>(Rng);  // aggregate backward at n = 4 (plain)
-    checkBlockSum<32, 9>(Rng);   // one warp (plain)
+    checkBlockSum<64, 27>(Rng);  // scale_sinkhorn backward at n = 4
+    checkBlockSum<128, 20>(Rng); // expand_combine backward at n = 4
+    checkBlockSum<128, 4>(Rng);  // aggregate backward at n = 4
+    checkBlockSum<32, 9>(Rng);   // one warp
   }
-}
-
-TEST_CASE("pow2_at_least") {
-  CHECK(mhc::pow2_at_least(1) == 1);
-  CHECK(mhc::pow2_at_least(2) == 2);
-  CHECK(mhc::pow2_at_least(5) == 8);
-  CHECK(mhc::pow2_at_least(27) == 32);
-  CHECK(mhc::pow2_at_least(32) == 32);
 }
