@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# tools/gpu-run.sh without a GPU: its summary names each failing test case with its count of
+# failures, it passes the test binary's exit status through, and bad use exits 2.
+# usage: gpu_run_tests.sh <repository root>
+set -u
+script=$1/tools/gpu-run.sh
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fails=0
+check() { # check <description> <command...>
+  local what=$1
+  shift
+  if "$@"; then echo "ok: $what"; else echo "FAILED: $what"; fails=$((fails + 1)); fi
+}
+
+cat >"$work/failing" <<'FAKE'
+#!/usr/bin/env bash
+for i in 1 2 3; do
+  printf '%s\n' "=====" "x.cpp:10:" "TEST CASE:  case A" "" "x.cpp:12: ERROR: CHECK( a == b ) is NOT correct!" "  values: CHECK( 1 == 2 )"
+done
+printf '%s\n' "=====" "y.cpp:20:" "TEST CASE:  case B" "" "y.cpp:21: ERROR: CHECK( z ) is NOT correct!"
+printf '%s\n' "[doctest] test cases: 3 | 1 passed | 2 failed |" "[doctest] Status: FAILURE!"
+exit 1
+FAKE
+cat >"$work/passing" <<'FAKE'
+#!/usr/bin/env bash
+echo "args: $*"
+printf '%s\n' "[doctest] test cases: 1 | 1 passed | 0 failed |" "[doctest] Status: SUCCESS!"
+FAKE
+chmod +x "$work/failing" "$work/passing"
+
+TEST_GPU=$work/failing "$script" tests "$work/f" >/dev/null
+check "a failing run exits 1" test $? -eq 1
+check "case A counted three times" grep -Eq '^ +3 TEST CASE:  case A$' "$work/f/tests.txt"
+check "case B counted once" grep -Eq '^ +1 TEST CASE:  case B$' "$work/f/tests.txt"
+check "the first failure is quoted" grep -q 'x.cpp:12: ERROR' "$work/f/tests.txt"
+check "the whole log is kept" sh -c "gzip -dc '$work/f/tests.log.gz' | grep -c 'ERROR:' | grep -qx 4"
+
+TEST_GPU=$work/passing "$script" tests "$work/p" -tc='some case*' >/dev/null
+check "a passing run exits 0" test $? -eq 0
+check "arguments reach the test binary" sh -c "gzip -dc '$work/p/tests.log.gz' | grep -qx 'args: -tc=some case\*'"
+check "no failing case listed" sh -c "! grep -q 'TEST CASE' '$work/p/tests.txt'"
+
+TEST_GPU=$work/missing "$script" tests "$work/m" >/dev/null 2>&1
+check "a missing test binary exits 2" test $? -eq 2
+"$script" nonsense "$work/n" >/dev/null 2>&1
+check "an unknown mode exits 2" test $? -eq 2
+"$script" compare "$work/c" "$work/missing" "$work/missing" 1 >/dev/null 2>&1
+check "compare with a missing binary exits 2" test $? -eq 2
+
+[ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"
+exit $((fails > 0))

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# mhcjit tools: one GPU session's checks with results small enough to bring back from a remote
+# GPU machine (the device tool returns files under a size limit; a failing test-gpu log can be
+# far larger). Run from the repository root with a built ./build.
+#
+#   tools/gpu-run.sh tests OUTDIR [test-gpu arguments, e.g. -tc='every op forward*']
+#       runs ./build/tests/test-gpu; OUTDIR/tests.log.gz holds the whole log, OUTDIR/tests.txt
+#       the names of the failing test cases, the first failures and doctest's summary.
+#       Exits with test-gpu's status.
+#   tools/gpu-run.sh compare OUTDIR OLD_MHC_JIT NEW_MHC_JIT ROUNDS [mhc-jit bench arguments]
+#       `bench` of both binaries, old then new, ROUNDS times, into OUTDIR/compare.txt (each
+#       binary with its own kernel cache: OLD_CACHE / NEW_CACHE, default MHCJIT_CACHE_DIR).
+set -uo pipefail
+
+usage() {
+  sed -n '6,12p' "$0" >&2
+  exit 2
+}
+
+[ $# -ge 2 ] || usage
+mode=$1
+out=$2
+shift 2
+mkdir -p "$out" || exit 2
+
+case $mode in
+tests)
+  test_gpu=${TEST_GPU:-./build/tests/test-gpu}
+  [ -x "$test_gpu" ] || { echo "gpu-run.sh: $test_gpu not found; build first" >&2; exit 2; }
+  log=$(mktemp)
+  "$test_gpu" "$@" >"$log" 2>&1
+  status=$?
+  gzip -c "$log" >"$out/tests.log.gz"
+  {
+    echo "test-gpu $* (exit status $status)"
+    echo "== failing test cases"
+    # doctest prints the case's name under "TEST CASE:" before each of its failures
+    awk '/TEST CASE:/ { name = $0 } /ERROR:/ && name != "" { print name; name = "" }' "$log" | sort | uniq -c
+    echo "== first failures"
+    grep -B3 -A8 'ERROR:' "$log" | head -c 24000
+    echo
+    echo "== summary"
+    tail -n 4 "$log"
+  } >"$out/tests.txt"
+  rm -f "$log"
+  tail -n 4 "$out/tests.txt"
+  exit $status
+  ;;
+compare)
+  [ $# -ge 3 ] || usage
+  old=$1
+  new=$2
+  rounds=$3
+  shift 3
+  for bin in "$old" "$new"; do
+    [ -x "$bin" ] || { echo "gpu-run.sh: $bin is not an executable" >&2; exit 2; }
+  done
+  status=0
+  for ((round = 1; round <= rounds; ++round)); do
+    for side in old new; do
+      if [ $side = old ]; then bin=$old cache=${OLD_CACHE:-${MHCJIT_CACHE_DIR:-}}; else bin=$new cache=${NEW_CACHE:-${MHCJIT_CACHE_DIR:-}}; fi
+      echo "== round $round $side ($bin) bench $*"
+      if [ -n "$cache" ]; then
+        MHCJIT_CACHE_DIR=$cache "$bin" bench "$@" || status=$?
+      else
+        "$bin" bench "$@" || status=$?
+      fi
+    done
+  done >"$out/compare.txt" 2>&1
+  grep -c '^|' "$out/compare.txt" | sed 's/^/table rows: /'
+  exit $status
+  ;;
+*)
+  usage
+  ;;
+esac
