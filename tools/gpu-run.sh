@@ -10,10 +10,14 @@
 #   tools/gpu-run.sh compare OUTDIR OLD_MHC_JIT NEW_MHC_JIT ROUNDS [mhc-jit bench arguments]
 #       `bench` of both binaries, old then new, ROUNDS times, into OUTDIR/compare.txt (each
 #       binary with its own kernel cache: OLD_CACHE / NEW_CACHE, default MHCJIT_CACHE_DIR).
+#   tools/gpu-run.sh stalls OUTDIR KERNEL_REGEX [mhc-jit bench arguments]
+#       ncu's stall sampling of the first launch of the kernel whose name matches, under
+#       ./build/mhc-jit bench: OUTDIR/stalls.txt (tools/ncu_source_summary.py: stall reasons,
+#       regions, hottest SASS lines), OUTDIR/stalls_details.txt, OUTDIR/stalls_source.csv.gz.
 set -uo pipefail
 
 usage() {
-  sed -n '6,12p' "$0" >&2
+  sed -n '6,16p' "$0" >&2
   exit 2
 }
 
@@ -69,6 +73,26 @@ compare)
   done >"$out/compare.txt" 2>&1
   grep -c '^|' "$out/compare.txt" | sed 's/^/table rows: /'
   exit $status
+  ;;
+stalls)
+  [ $# -ge 1 ] || usage
+  kernel=$1
+  shift
+  command -v ncu >/dev/null || { echo "gpu-run.sh: ncu not found" >&2; exit 2; }
+  tool=${MHC_JIT:-./build/mhc-jit}
+  report=$(mktemp -d)/stalls
+  ncu --clock-control none -k "regex:$kernel" -c 1 --section LaunchStats --section SchedulerStats \
+    --section WarpStateStats --section SourceCounters -o "$report" "$tool" bench "$@" >"$out/stalls_ncu.log" 2>&1 ||
+    { tail -n 5 "$out/stalls_ncu.log" >&2; exit 1; }
+  ncu --import "$report.ncu-rep" --page details >"$out/stalls_details.txt" 2>&1
+  ncu --import "$report.ncu-rep" --page source --print-source sass --csv >"$report.csv" 2>&1
+  gzip -c "$report.csv" >"$out/stalls_source.csv.gz"
+  # warps of the launch, from the details page's grid and block sizes
+  warps=$(awk '$1 == "Grid" && $2 == "Size" { g = $NF } $1 == "Block" && $2 == "Size" { b = $NF }
+               END { gsub(",", "", g); gsub(",", "", b); if (g > 0 && b > 0) print g * int((b + 31) / 32); else print 1 }' \
+    "$out/stalls_details.txt")
+  python3 "$(dirname "$0")/ncu_source_summary.py" "$report.csv" --warps "$warps" >"$out/stalls.txt" || exit 1
+  head -n 20 "$out/stalls.txt"
   ;;
 *)
   usage

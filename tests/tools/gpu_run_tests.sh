@@ -48,5 +48,32 @@ check "an unknown mode exits 2" test $? -eq 2
 "$script" compare "$work/c" "$work/missing" "$work/missing" 1 >/dev/null 2>&1
 check "compare with a missing binary exits 2" test $? -eq 2
 
+# stalls: a fake ncu that writes a report, a details page (4 blocks of 64 threads: 8 warps) and
+# a source page of 4 SASS lines: two straight (8 executions each: once a warp), a two-line loop
+# body run 5 times a warp
+mkdir -p "$work/bin"
+cat >"$work/bin/ncu" <<'FAKE'
+#!/usr/bin/env bash
+case " $* " in
+*" -o "*) while [ "$1" != -o ]; do shift; done; : >"$2.ncu-rep" ;;
+*"--page details"*) printf '%s\n' "    Block Size                                                    64" "    Grid Size                                                      4" ;;
+*"--page source"*)
+  echo '"Kernel Name","void fake_kernel(Args)",'
+  echo '"Address","Source","Warp Stall Sampling (All Samples)","Instructions Executed","stall_long_sb","stall_wait","stall_long_sb (Not Issued)"'
+  echo '"0x1000","  LDG.E R0, [R2.64]","2","8","0","2","0"'
+  echo '"0x1010","  FADD R1, R0, R0","30","40","30","0","30"'
+  echo '"0x1020","  MUFU.RCP R1, R1","8","40","0","8","0"'
+  echo '"0x1030","  EXIT","0","8","0","0","0"' ;;
+esac
+FAKE
+chmod +x "$work/bin/ncu"
+PATH=$work/bin:$PATH MHC_JIT=$work/passing "$script" stalls "$work/s" fake --op scale >/dev/null
+check "stalls exits 0" test $? -eq 0
+check "stalls counts 8 warps" grep -q '(12 a warp over 8 warps)' "$work/s/stalls.txt"
+check "stalls totals the reasons" grep -Eq '^  long_sb +30 +75.0%$' "$work/s/stalls.txt"
+check "stalls finds the loop body" grep -Eq '^ +0x10 +0x20 +5.00 +2 +10 +95.0%$' "$work/s/stalls.txt"
+check "stalls ranks the hottest line first" sh -c "grep -A1 'the 25 lines' '$work/s/stalls.txt' | grep -q 'FADD R1, R0, R0 .*long_sb 30'"
+check "stalls keeps the source page" sh -c "gzip -dc '$work/s/stalls_source.csv.gz' | grep -q MUFU"
+
 [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"
 exit $((fails > 0))
