@@ -17,7 +17,7 @@
 set -uo pipefail
 
 usage() {
-  sed -n '6,16p' "$0" >&2
+  grep '^#  ' "$0" >&2 # the usage lines of the header
   exit 2
 }
 
@@ -64,11 +64,7 @@ compare)
     for side in old new; do
       if [ $side = old ]; then bin=$old cache=${OLD_CACHE:-${MHCJIT_CACHE_DIR:-}}; else bin=$new cache=${NEW_CACHE:-${MHCJIT_CACHE_DIR:-}}; fi
       echo "== round $round $side ($bin) bench $*"
-      if [ -n "$cache" ]; then
-        MHCJIT_CACHE_DIR=$cache "$bin" bench "$@" || status=$?
-      else
-        "$bin" bench "$@" || status=$?
-      fi
+      env ${cache:+"MHCJIT_CACHE_DIR=$cache"} "$bin" bench "$@" || status=$?
     done
   done >"$out/compare.txt" 2>&1
   grep -c '^|' "$out/compare.txt" | sed 's/^/table rows: /'
@@ -80,7 +76,9 @@ stalls)
   shift
   command -v ncu >/dev/null || { echo "gpu-run.sh: ncu not found" >&2; exit 2; }
   tool=${MHC_JIT:-./build/mhc-jit}
-  report=$(mktemp -d)/stalls
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  report=$scratch/stalls
   ncu --clock-control none -k "regex:$kernel" -c 1 --section LaunchStats --section SchedulerStats \
     --section WarpStateStats --section SourceCounters -o "$report" "$tool" bench "$@" >"$out/stalls_ncu.log" 2>&1 ||
     { tail -n 5 "$out/stalls_ncu.log" >&2; exit 1; }
