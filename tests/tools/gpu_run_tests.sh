@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/gpu-run.sh without a GPU: its summary names each failing test case with its count of
-# failures, it passes the test binary's exit status through, and bad use exits 2.
+# failures, it passes the test binary's exit status through, and bad use exits 2; compare runs
+# both binaries in turn, each with its own kernel cache; stalls summarises a (fake) ncu report.
 # usage: gpu_run_tests.sh <repository root>
 set -u
 script=$1/tools/gpu-run.sh
@@ -47,6 +48,22 @@ check "a missing test binary exits 2" test $? -eq 2
 check "an unknown mode exits 2" test $? -eq 2
 "$script" compare "$work/c" "$work/missing" "$work/missing" 1 >/dev/null 2>&1
 check "compare with a missing binary exits 2" test $? -eq 2
+
+# compare: two fake mhc-jit binaries that print their name, arguments and kernel cache
+for side in old new; do
+  cat >"$work/mhc-jit-$side" <<FAKE
+#!/usr/bin/env bash
+echo "| $side | \$* | cache=\${MHCJIT_CACHE_DIR-unset} |"
+FAKE
+  chmod +x "$work/mhc-jit-$side"
+done
+OLD_CACHE="$work/old cache" NEW_CACHE=$work/new "$script" compare "$work/c2" "$work/mhc-jit-old" "$work/mhc-jit-new" 2 --op scale >/dev/null
+check "compare exits 0" test $? -eq 0
+check "compare alternates old and new, two rounds" sh -c "grep '^|' '$work/c2/compare.txt' | cut -d' ' -f2 | tr '\n' ' ' | grep -qx 'old new old new '"
+check "compare passes the bench arguments" grep -q '^| new | bench --op scale | ' "$work/c2/compare.txt"
+check "each binary gets its own cache (a path with a space too)" sh -c "grep -q '^| old .*cache=$work/old cache |' '$work/c2/compare.txt' && grep -q '^| new .*cache=$work/new |' '$work/c2/compare.txt'"
+env -u MHCJIT_CACHE_DIR "$script" compare "$work/c3" "$work/mhc-jit-old" "$work/mhc-jit-new" 1 >/dev/null
+check "without a cache set the variable stays unset" sh -c "[ \$(grep -c 'cache=unset' '$work/c3/compare.txt') -eq 2 ]"
 
 # stalls: a fake ncu that writes a report, a details page (4 blocks of 64 threads: 8 warps) and
 # a source page of 4 SASS lines: two straight (8 executions each: once a warp), a two-line loop
