@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/gpu-run.sh without a GPU: its summary names each failing test case with its count of
 # failures, it passes the test binary's exit status through, and bad use exits 2; compare runs
-# both binaries in turn, each with its own kernel cache; stalls summarises a (fake) ncu report.
+# both binaries in turn, each with its own kernel cache; stalls summarises a (fake) ncu report;
+# tools/gpu-prep.sh refuses a missing build or revision.
 # usage: gpu_run_tests.sh <repository root>
 set -u
 script=$1/tools/gpu-run.sh
@@ -91,6 +92,18 @@ check "stalls totals the reasons" grep -Eq '^  long_sb +30 +75.0%$' "$work/s/sta
 check "stalls finds the loop body" grep -Eq '^ +0x10 +0x20 +5.00 +2 +10 +95.0%$' "$work/s/stalls.txt"
 check "stalls ranks the hottest line first" sh -c "grep -A1 'the 25 lines' '$work/s/stalls.txt' | grep -q 'FADD R1, R0, R0 .*long_sb 30'"
 check "stalls keeps the source page" sh -c "gzip -dc '$work/s/stalls_source.csv.gz' | grep -q MUFU"
+
+# tools/gpu-prep.sh refuses what it cannot use before it builds anything
+prep=$1/tools/gpu-prep.sh
+mkdir -p "$work/empty"
+(cd "$work/empty" && "$prep" HEAD >/dev/null 2>&1)
+check "gpu-prep without a build exits 2" test $? -eq 2
+"$prep" >/dev/null 2>&1
+check "gpu-prep without a revision exits 2" test $? -eq 2
+if [ -x "$1/build/mhc-jit" ]; then
+  (cd "$1" && "$prep" no-such-revision-xyz >/dev/null 2>&1)
+  check "gpu-prep with an unknown revision exits 2" test $? -eq 2
+fi
 
 [ $fails -eq 0 ] && echo "all checks passed" || echo "$fails checks failed"
 exit $((fails > 0))
