@@ -4,8 +4,8 @@
 # ./build (bash .ci/setup).
 #
 #   tools/gpu-prep.sh OLD_REV [mhc-jit prewarm arguments, default: --op scale,scale_sinkhorn]
-#       builds OLD_REV's mhc-jit (a worktree beside the repository, reusing ./build's
-#       configuration) into .device-build/mhc-jit-old, and prewarms for sm_90a, at n = 4, the
+#       builds OLD_REV's mhc-jit (in a temporary worktree, from a copy of ./build, so
+#       only what differs is rebuilt) into .device-build/mhc-jit-old, and prewarms for sm_90a, at n = 4, the
 #       bench's six C values, bf16 and both contracts, a kernel cache for each binary:
 #       .device-build/cache-old.tgz and cache-new.tgz (each unpacks to /tmp/cache-old or
 #       /tmp/cache-new). Carry ["build", ".device-build"], then on the device machine:
@@ -41,8 +41,10 @@ trap cleanup EXIT
 # that only what differs is rebuilt.
 git worktree add --detach --force "$tree" "$old_rev" >/dev/null
 cp -a build "$tree/build"
-grep -rlF --null "$root" "$tree/build" --include=CMakeCache.txt --include='*.cmake' --include=Makefile \
-  --include='*.make' --include='*.txt' | xargs -0 -r sed -i "s#$root#$tree#g"
+configured=$(grep -rlF "$root" "$tree/build" --include=CMakeCache.txt --include='*.cmake' --include=Makefile \
+  --include='*.make' --include='*.txt' || true)
+grep -q CMakeCache.txt <<<"$configured" || { echo "gpu-prep.sh: build/ was not configured from $root" >&2; exit 2; }
+tr '\n' '\0' <<<"$configured" | xargs -0 -r sed -i "s#$root#$tree#g"
 cmake --build "$tree/build" --target mhc-jit -j"$(nproc)" >"$caches/build.log" 2>&1 ||
   { tail -n 20 "$caches/build.log" >&2; exit 1; }
 cp "$tree/build/mhc-jit" "$out/mhc-jit-old"
