@@ -95,7 +95,8 @@ check "stalls keeps the source page" sh -c "gzip -dc '$work/s/stalls_source.csv.
 
 # tools/gpu-prep.sh refuses what it cannot use before it builds anything
 prep=$1/tools/gpu-prep.sh
-mkdir -p "$work/empty"
+# a repository with a commit but no build: only the build check can refuse it
+git init -q "$work/empty" && git -C "$work/empty" -c user.name=t -c user.email=t@t commit -q --allow-empty -m empty
 (cd "$work/empty" && "$prep" HEAD >/dev/null 2>&1)
 check "gpu-prep without a build exits 2" test $? -eq 2
 "$prep" >/dev/null 2>&1
