@@ -30,9 +30,9 @@ template <typename K> struct Rms {
 template <int kN> __device__ __forceinline__ int mix_group(int t) { return t < kN ? 0 : (t < 2 * kN ? 1 : 2); }
 
 /// Token forward: h[t] = H[t] r a(t) + beta[t] into out in mix order: pre, post, then logits.
-template <int kN, typename K>
+template <int kN, typename K, typename Beta>
 __device__ __forceinline__ void scale_forward_token(const float (&H)[kN * kN + 2 * kN], float r, const float (&alpha)[3],
-                                                    const float *beta, float (&out)[kN * kN + 2 * kN]) {
+                                                    const Beta &beta, float (&out)[kN * kN + 2 * kN]) {
 #pragma unroll
   for (int t = 0; t < kN; ++t)
     out[t] = sigmoid(H[t] * r * alpha[0] + beta[t]) + K::pre_eps;
@@ -91,13 +91,19 @@ __device__ __forceinline__ void scale_rows_forward(const float *H, const float *
   constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   const int lane = threadIdx.x % 32;
   const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+  float beta_r[kMix]; // in registers before the first tokens' copies: no round trip after them
+#pragma unroll
+  for (int t = 0; t < kMix; ++t)
+    beta_r[t] = beta[t];
   for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
-    stage_rows_in<kMix, kStride>(H, first, M, tile, lane);
+    // ms ahead of the copies: written after them, its load was scheduled after their wait, a
+    // second DRAM round trip on every warp's path (H100 SASS)
     const float token_ms = first + lane < M ? ms[first + lane] : 1.0f;
+    stage_rows_in<kMix, kStride>(H, first, M, tile, lane);
     finish_staging();
     float h[kMix], out[kMix];
     read_row<kMix, kStride>(tile, lane, h);
-    scale_forward_token<kN, K>(h, Rms<K>(token_ms).r, alpha, beta, out);
+    scale_forward_token<kN, K>(h, Rms<K>(token_ms).r, alpha, beta_r, out);
     block(out);
     write_row<kMix, kStride>(tile, lane, out);
     __syncwarp();
@@ -139,6 +145,10 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
   for (int p = 0; p < kRow; ++p)
     acc[p] = 0.0f;
   const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+  float beta_r[kMix]; // for block_grad's recompute, loaded before the first copies (as forward)
+#pragma unroll
+  for (int t = 0; t < kMix; ++t)
+    beta_r[t] = beta[t];
   for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
     const i64 m = first + lane;
     const float token_ms = m < M ? ms[m] : 1.0f;
@@ -152,7 +162,7 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
     stage_own_row_in<kN * kN, kStride, 2 * kN>(dblock, m, M, tile, lane);
     commit_async();
     const Rms<K> rms(token_ms);
-    block_grad(H, rms, alpha, OwnRowGradients<kMix, kStride>{tile, lane, d}, d);
+    block_grad(H, rms, alpha, beta_r, OwnRowGradients<kMix, kStride>{tile, lane, d}, d);
     float dH[kMix], token_acc[kRow];
 #pragma unroll
     for (int p = 0; p < kRow; ++p)
@@ -192,7 +202,7 @@ __global__ void __launch_bounds__(kThreads) scale_bwd(const __grid_constant__ Sc
   scale_rows_backward<kN, kThreads, K>(
       args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dlogits, args.dH, args.dms, args.part, args.M,
       tiles[threadIdx.x / 32], scratch,
-      [](const float (&)[kMix], const Rms<K> &, const float (&)[3],
+      [](const float (&)[kMix], const Rms<K> &, const float (&)[3], const float (&)[kMix],
          const OwnRowGradients<kMix, kStagingStride<kMix>> &gradients, float (&)[kMix]) { gradients(); });
 }
 

@@ -60,12 +60,11 @@ __global__ void __launch_bounds__(kThreads) scale_sinkhorn_bwd(const __grid_cons
   __shared__ alignas(16) float tiles[kWarps][32 * kStride];
   __shared__ float scratch[kWarps * kRow];
   static_assert(kTileBytes + kScratchBytes == scale_staging_bytes(kN, kThreads, true), "host and device agree on the tiles");
-  const float *beta = args.beta;
   scale_rows_backward<kN, kThreads, K>(
       args.H, args.ms, args.alpha, args.beta, args.dpre, args.dpost, args.dres, args.dH, args.dms, args.part, args.M,
       tiles[threadIdx.x / 32], scratch,
-      [&](const float (&H)[kMix], const Rms<K> &rms, const float (&alpha)[3], const OwnRowGradients<kMix, kStride> &gradients,
-          float (&d)[kMix]) {
+      [&](const float (&H)[kMix], const Rms<K> &rms, const float (&alpha)[3], const float (&beta)[kMix],
+          const OwnRowGradients<kMix, kStride> &gradients, float (&d)[kMix]) {
         float h[kMix], L[kN][kN], dL[kN][kN];
         scale_forward_token<kN, K>(H, rms.r, alpha, beta, h);
         mix_to_matrix<kN>(h, L);
