@@ -90,15 +90,15 @@ __device__ __forceinline__ void scale_rows_forward(const float *H, const float *
                                                    Block block) {
   constexpr int kMix = kN * kN + 2 * kN, kStride = kStagingStride<kMix>, kWarps = kThreads / 32;
   const int lane = threadIdx.x % 32;
-  const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
-  float beta_r[kMix]; // in registers before the first tokens' copies: no round trip after them
-#pragma unroll
-  for (int t = 0; t < kMix; ++t)
-    beta_r[t] = beta[t];
   for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
     // ms ahead of the copies: written after them, its load was scheduled after their wait, a
     // second DRAM round trip on every warp's path (H100 SASS)
     const float token_ms = first + lane < M ? ms[first + lane] : 1.0f;
+    const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+    float beta_r[kMix]; // in registers before the first tokens' copies: no round trip after them
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      beta_r[t] = beta[t];
     stage_rows_in<kMix, kStride>(H, first, M, tile, lane);
     finish_staging();
     float h[kMix], out[kMix];
@@ -144,14 +144,14 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
 #pragma unroll
   for (int p = 0; p < kRow; ++p)
     acc[p] = 0.0f;
-  const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
-  float beta_r[kMix]; // for block_grad's recompute, loaded before the first copies (as forward)
-#pragma unroll
-  for (int t = 0; t < kMix; ++t)
-    beta_r[t] = beta[t];
   for (i64 first = (i64(blockIdx.x) * kWarps + threadIdx.x / 32) * 32; first < M; first += i64(gridDim.x) * kWarps * 32) {
     const i64 m = first + lane;
     const float token_ms = m < M ? ms[m] : 1.0f;
+    const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
+    float beta_r[kMix]; // for block_grad's recompute, loaded in the loop as forward's
+#pragma unroll
+    for (int t = 0; t < kMix; ++t)
+      beta_r[t] = beta[t];
     float H[kMix], d[kMix];
     stage_rows_in<kMix, kStride>(H_in, first, M, tile, lane);
     finish_staging();
