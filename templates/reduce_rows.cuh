@@ -21,21 +21,8 @@ __global__ void __launch_bounds__(kThreads) reduce_rows(const __grid_constant__ 
     constexpr int kWarps = kThreads / 32;
     const int lane = threadIdx.x % 32;
     for (i64 c = i64(blockIdx.x) * kWarps + threadIdx.x / 32; c < args.cols; c += i64(gridDim.x) * kWarps) {
-      // rows lane, lane + 32, ... added in order; kBatch loads a batch in flight before its adds
-      // (ptxas interleaved them with the adds in a few registers: several L2 round trips a batch)
-      constexpr int kBatch = 16;
       float s = 0.0f;
-      i64 r = lane;
-      for (; r + 32 * (kBatch - 1) < args.rows; r += 32 * kBatch) {
-        float v[kBatch];
-#pragma unroll
-        for (int k = 0; k < kBatch; ++k)
-          v[k] = args.part[(r + 32 * k) * args.stride + c];
-#pragma unroll
-        for (int k = 0; k < kBatch; ++k)
-          s += v[k];
-      }
-      for (; r < args.rows; r += 32)
+      for (i64 r = lane; r < args.rows; r += 32)
         s += args.part[r * args.stride + c];
       s = warp_sum(s);
       if (lane == 0)
