@@ -95,7 +95,7 @@ __device__ __forceinline__ void scale_rows_forward(const float *H, const float *
     // second DRAM round trip on every warp's path (H100 SASS)
     const float token_ms = first + lane < M ? ms[first + lane] : 1.0f;
     const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
-    float beta_r[kMix]; // in registers before the first tokens' copies: no round trip after them
+    float beta_r[kMix]; // with ms, ahead of the copies (loaded before the loop, they held it up)
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
       beta_r[t] = beta[t];
