@@ -48,7 +48,8 @@ __device__ __forceinline__ void scale_forward_token(const float (&H)[kN * kN + 2
 /// dalpha(3) and dbeta(N) terms to acc and returns dms.
 template <int kN, typename K>
 __device__ __forceinline__ float scale_backward_token(const float (&H)[kN * kN + 2 * kN], const float (&d)[kN * kN + 2 * kN],
-                                                      const Rms<K> &rms, const float (&alpha)[3], const float *beta,
+                                                      const Rms<K> &rms, const float (&alpha)[3],
+                                                      const float (&beta)[kN * kN + 2 * kN],
                                                       float (&dH)[kN * kN + 2 * kN], float (&acc)[3 + kN * kN + 2 * kN]) {
   double dms = 0.0; // N terms that may cancel: summed in double, one rounding at the end
 #pragma unroll
@@ -148,7 +149,7 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
     const i64 m = first + lane;
     const float token_ms = m < M ? ms[m] : 1.0f;
     const float alpha[3] = {alpha_in[0], alpha_in[1], alpha_in[2]};
-    float beta_r[kMix]; // for block_grad's recompute, loaded in the loop as forward's
+    float beta_r[kMix]; // for block_grad's recompute and the token's backward, loaded in the loop as forward's
 #pragma unroll
     for (int t = 0; t < kMix; ++t)
       beta_r[t] = beta[t];
@@ -167,7 +168,7 @@ __device__ __forceinline__ void scale_rows_backward(const float *H_in, const flo
 #pragma unroll
     for (int p = 0; p < kRow; ++p)
       token_acc[p] = 0.0f;
-    const float dms = scale_backward_token<kN, K>(H, d, rms, alpha, beta, dH, token_acc);
+    const float dms = scale_backward_token<kN, K>(H, d, rms, alpha, beta_r, dH, token_acc);
     if (m < M) {
 #pragma unroll
       for (int p = 0; p < kRow; ++p)
