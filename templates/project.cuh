@@ -650,31 +650,68 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   }
 
   // S[p][q] holds columns c+2p (e = 0, 1) and c+2p+1 (e = 2, 3) at mixes 8q+2t and 8q+2t+1.
+  // The partial dphi rows leave through the warp's stages, idle now, a tile of 8 mixes x 64
+  // columns at a time, so that the warp writes each mix's 64 columns as contiguous 16-byte
+  // stores. Written straight from the fragments, each store instruction touched 32 sectors (8
+  // columns 32 bytes apart in 4 rows), and every block of a wave did so at the same moment.
+  wait_async<0>();
+  __syncwarp(); // every lane is done with the stages
+  constexpr int kTileStride = 64 + 4; // floats a mix row of the tile
+  static_assert(8 * kTileStride * 4 <= kStages * kStageBytes, "a tile of 8 mixes fits the warp's stages");
+  float *tile = reinterpret_cast<float *>(&stages[warp][0][0]);
+  float *dphi_rows = args.dphi_part + split * kMix * kK;
 #pragma unroll
-  for (int p = 0; p < 4; ++p)
+  for (int q = 0; q < kTiles; ++q) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int col = c + 2 * p + h;
-      float dg = 0.0f;
+    for (int p = 0; p < 4; ++p)
 #pragma unroll
-      for (int q = 0; q < kTiles; ++q)
+      for (int h = 0; h < 2; ++h)
 #pragma unroll
-        for (int odd = 0; odd < 2; ++odd) {
-          const int mix = 8 * q + 2 * t + odd;
-          const float v = S[p][q][2 * h + odd];
-          if (col < kK && mix < kMix) {
-            args.dphi_part[(split * kMix + mix) * kK + col] = gm[2 * p + h] * v;
-            if constexpr (kHasGamma)
-              dg = fmaf(load_param<P>(args.phi, i64(mix) * kK + col), v, dg);
-          }
+        for (int odd = 0; odd < 2; ++odd)
+          tile[(2 * t + odd) * kTileStride + 8 * g + 2 * p + h] = gm[2 * p + h] * S[p][q][2 * h + odd];
+    __syncwarp();
+    if constexpr (kK % 4 == 0) {
+      // 8 mixes x 16 chunks of 4 columns, 4 chunks a lane
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int i = lane + 32 * j, row = i / 16, chunk = i % 16, col = cw + 4 * chunk;
+        if (8 * q + row < kMix && col < kK)
+          *reinterpret_cast<float4 *>(&dphi_rows[i64(8 * q + row) * kK + col]) =
+              *reinterpret_cast<const float4 *>(&tile[row * kTileStride + 4 * chunk]);
+      }
+    } else {
+#pragma unroll
+      for (int row = 0; row < 8; ++row)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int col = cw + lane + 32 * h;
+          if (8 * q + row < kMix && col < kK)
+            dphi_rows[i64(8 * q + row) * kK + col] = tile[row * kTileStride + lane + 32 * h];
         }
-      if constexpr (kHasGamma) {
+    }
+    __syncwarp(); // the next tile overwrites this one
+  }
+  if constexpr (kHasGamma) {
+#pragma unroll
+    for (int p = 0; p < 4; ++p)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int col = c + 2 * p + h;
+        float dg = 0.0f;
+#pragma unroll
+        for (int q = 0; q < kTiles; ++q)
+#pragma unroll
+          for (int odd = 0; odd < 2; ++odd) {
+            const int mix = 8 * q + 2 * t + odd;
+            if (col < kK && mix < kMix)
+              dg = fmaf(load_param<P>(args.phi, i64(mix) * kK + col), S[p][q][2 * h + odd], dg);
+          }
         dg += __shfl_xor_sync(0xffffffffu, dg, 1);
         dg += __shfl_xor_sync(0xffffffffu, dg, 2);
         if (t == 0 && col < kK)
           args.dgamma_part[split * kK + col] = dg;
       }
-    }
+  }
 }
 
 /// Backward on CUDA cores for n > 4, whose N mixes do not fit the tensor-core kernel's registers.
