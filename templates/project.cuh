@@ -660,6 +660,7 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   static_assert(8 * kTileStride * 4 <= kStages * kStageBytes, "a tile of 8 mixes fits the warp's stages");
   float *tile = reinterpret_cast<float *>(&stages[warp][0][0]);
   float *dphi_rows = args.dphi_part + split * kMix * kK;
+  float dg[4][2] = {}; // dgamma terms sum_mix phi S of columns c+2p+h, in mix order as each tile passes
 #pragma unroll
   for (int q = 0; q < kTiles; ++q) {
 #pragma unroll
@@ -667,8 +668,13 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
 #pragma unroll
       for (int h = 0; h < 2; ++h)
 #pragma unroll
-        for (int odd = 0; odd < 2; ++odd)
-          tile[(2 * t + odd) * kTileStride + 8 * g + 2 * p + h] = gm[2 * p + h] * S[p][q][2 * h + odd];
+        for (int odd = 0; odd < 2; ++odd) {
+          const float v = S[p][q][2 * h + odd];
+          tile[(2 * t + odd) * kTileStride + 8 * g + 2 * p + h] = gm[2 * p + h] * v;
+          const int col = c + 2 * p + h, mix = 8 * q + 2 * t + odd;
+          if (kHasGamma && col < kK && mix < kMix)
+            dg[p][h] = fmaf(load_param<P>(args.phi, i64(mix) * kK + col), v, dg[p][h]);
+        }
     __syncwarp();
     if constexpr (kK % 4 == 0) {
       // 8 mixes x 16 chunks of 4 columns, 4 chunks a lane
@@ -697,19 +703,11 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int col = c + 2 * p + h;
-        float dg = 0.0f;
-#pragma unroll
-        for (int q = 0; q < kTiles; ++q)
-#pragma unroll
-          for (int odd = 0; odd < 2; ++odd) {
-            const int mix = 8 * q + 2 * t + odd;
-            if (col < kK && mix < kMix)
-              dg = fmaf(load_param<P>(args.phi, i64(mix) * kK + col), S[p][q][2 * h + odd], dg);
-          }
-        dg += __shfl_xor_sync(0xffffffffu, dg, 1);
-        dg += __shfl_xor_sync(0xffffffffu, dg, 2);
+        float d = dg[p][h];
+        d += __shfl_xor_sync(0xffffffffu, d, 1);
+        d += __shfl_xor_sync(0xffffffffu, d, 2);
         if (t == 0 && col < kK)
-          args.dgamma_part[split * kK + col] = dg;
+          args.dgamma_part[split * kK + col] = d;
       }
   }
 }
