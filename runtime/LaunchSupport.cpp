@@ -134,7 +134,7 @@ llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64
   Spec.C = 1;
   Spec.Tile = defaultTileConfig(Spec);
   mhc::ReduceRowsArgs Args{Part, Out, Rows, Cols, Stride, Out2, Split};
-  const int64_t ColumnsPerBlock = Cols <= mhc::kReduceWarpColumns ? Spec.Tile.Threads / 32 : Spec.Tile.Threads;
+  const int64_t ColumnsPerBlock = Cols <= mhc::kReduceBlockColumns && Rows >= mhc::kReduceBlockRows ? 1 : Spec.Tile.Threads;
   // reduce_rows always follows the kernel that wrote its partials, and waits for it in-kernel
   return launchOver(Spec, Cols, ColumnsPerBlock, &Args, Stream, /*AfterPrevious=*/true);
 }

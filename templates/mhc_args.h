@@ -34,7 +34,7 @@ inline constexpr int kStaticSharedBytes = 48 * 1024;
 /// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so
 /// 4096 tokens already fill the GPU. Example: K = 28672 -> 9 splits of 3200 columns.
 MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
-  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceWarpRows: summed in order
+  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceBlockRows: summed in order
 }
 /// Columns per split, a multiple of 64 (the kernel multiplies 64 columns at a time).
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {
@@ -248,12 +248,12 @@ struct HeadBwdSliceArgs {
   float *dscale, *dbase;       ///< finished from part by block 0, in double, rows in order
 };
 
-/// reduce_rows gives each column a warp up to this many columns, a thread beyond.
-inline constexpr long long kReduceWarpColumns = 1024;
+/// reduce_rows gives each column a block up to this many columns, a thread beyond.
+inline constexpr long long kReduceBlockColumns = 1024;
 /// ... and only with at least this many rows. The choice must not depend on the column count
 /// alone: project forward's split sums (rows = splits, a function of K) have M-dependent
 /// columns, and a token's H must not depend on M.
-inline constexpr long long kReduceWarpRows = 64;
+inline constexpr long long kReduceBlockRows = 64;
 
 /// out[c] = sum_{r < rows} part[r * stride + c] in a fixed order, for c < cols; columns from
 /// split on go to out2[c - split] instead (split = cols: everything in out).
