@@ -6,7 +6,9 @@
 #   tools/gpu-run.sh tests OUTDIR [test-gpu arguments, e.g. -tc='every op forward*']
 #       runs ./build/tests/test-gpu; OUTDIR/tests.log.gz holds the whole log, OUTDIR/tests.txt
 #       the names of the failing test cases, the first failures and doctest's summary.
-#       Exits with test-gpu's status.
+#       Exits with test-gpu's status. With GPU_RUN_LIMIT=SECONDS, test-gpu is stopped after that
+#       long (status 124) and the summary still comes: what ran, its failures and the log's end,
+#       so a run that outlasts its time loses only what did not run.
 #   tools/gpu-run.sh compare OUTDIR OLD_MHC_JIT NEW_MHC_JIT ROUNDS [mhc-jit bench arguments]
 #       `bench` of both binaries, old then new, ROUNDS times, into OUTDIR/compare.txt (each
 #       binary with its own kernel cache: OLD_CACHE / NEW_CACHE, default MHCJIT_CACHE_DIR).
@@ -31,12 +33,23 @@ case $mode in
 tests)
   test_gpu=${TEST_GPU:-./build/tests/test-gpu}
   [ -x "$test_gpu" ] || { echo "gpu-run.sh: $test_gpu not found; build first" >&2; exit 2; }
+  limit=${GPU_RUN_LIMIT:-}
+  [ -z "$limit" ] || [[ $limit =~ ^[1-9][0-9]*$ ]] || { echo "gpu-run.sh: GPU_RUN_LIMIT must be whole seconds, not '$limit'" >&2; exit 2; }
   log=$(mktemp)
-  "$test_gpu" "$@" >"$log" 2>&1
+  if [ -n "$limit" ]; then
+    # line-buffered, so that what doctest printed before the stop is in the log
+    timeout --kill-after=10 "$limit" stdbuf -oL "$test_gpu" "$@" >"$log" 2>&1
+  else
+    "$test_gpu" "$@" >"$log" 2>&1
+  fi
   status=$?
   gzip -c "$log" >"$out/tests.log.gz"
   {
     echo "test-gpu $* (exit status $status)"
+    if [ -n "$limit" ] && { [ $status -eq 124 ] || [ $status -eq 137 ]; }; then
+      echo "== stopped after GPU_RUN_LIMIT=$limit s: the cases after the log's end did not run"
+      tail -n 20 "$log"
+    fi
     echo "== failing test cases"
     # doctest prints the case's name under "TEST CASE:" before each of its failures
     awk '/TEST CASE:/ { name = $0 } /ERROR:/ && name != "" { print name; name = "" }' "$log" | sort | uniq -c

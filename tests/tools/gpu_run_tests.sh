@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # tools/gpu-run.sh without a GPU: its summary names each failing test case with its count of
-# failures, it passes the test binary's exit status through, and bad use exits 2; compare runs
-# both binaries in turn, each with its own kernel cache; stalls summarises a (fake) ncu report;
-# tools/gpu-prep.sh refuses a missing build or revision.
+# failures, it passes the test binary's exit status through, GPU_RUN_LIMIT stops a long run and
+# still summarises it, and bad use exits 2; compare runs both binaries in turn, each with its own
+# kernel cache; stalls summarises a (fake) ncu report; tools/gpu-prep.sh refuses a missing build
+# or revision.
 # usage: gpu_run_tests.sh <repository root>
 set -u
 script=$1/tools/gpu-run.sh
@@ -42,6 +43,26 @@ TEST_GPU=$work/passing "$script" tests "$work/p" -tc='some case*' >/dev/null
 check "a passing run exits 0" test $? -eq 0
 check "arguments reach the test binary" sh -c "gzip -dc '$work/p/tests.log.gz' | grep -qx 'args: -tc=some case\*'"
 check "no failing case listed" sh -c "! grep -q 'TEST CASE' '$work/p/tests.txt'"
+
+cat >"$work/slow" <<'FAKE'
+#!/usr/bin/env bash
+printf '%s\n' "=====" "z.cpp:5:" "TEST CASE:  case C" "" "z.cpp:6: ERROR: CHECK( w ) is NOT correct!" "  case 0 done"
+sleep 30
+echo "never printed"
+FAKE
+chmod +x "$work/slow"
+start=$SECONDS
+GPU_RUN_LIMIT=1 TEST_GPU=$work/slow "$script" tests "$work/t" >/dev/null
+check "a run past GPU_RUN_LIMIT exits 124" test $? -eq 124
+check "it is stopped at the limit, not at its end" test $((SECONDS - start)) -lt 20
+check "its summary says it was stopped" grep -q 'stopped after GPU_RUN_LIMIT=1 s' "$work/t/tests.txt"
+check "its failures before the stop are listed" grep -Eq '^ +1 TEST CASE:  case C$' "$work/t/tests.txt"
+check "the log's end is quoted" grep -q 'case 0 done' "$work/t/tests.txt"
+GPU_RUN_LIMIT=soon TEST_GPU=$work/passing "$script" tests "$work/t2" >/dev/null 2>&1
+check "a GPU_RUN_LIMIT that is not whole seconds exits 2" test $? -eq 2
+GPU_RUN_LIMIT=60 TEST_GPU=$work/passing "$script" tests "$work/t3" >/dev/null
+check "a run within GPU_RUN_LIMIT exits 0" test $? -eq 0
+check "a run within GPU_RUN_LIMIT is not called stopped" sh -c "! grep -q 'stopped after' '$work/t3/tests.txt'"
 
 TEST_GPU=$work/missing "$script" tests "$work/m" >/dev/null 2>&1
 check "a missing test binary exits 2" test $? -eq 2
