@@ -13,13 +13,6 @@
 
 namespace {
 
-/// Random values whose magnitudes span 10^-4 .. 10^4, so that the order of the sums shows.
-template <typename V> V randomValue(std::mt19937_64 &Rng) {
-  std::normal_distribution<double> Normal(0.0, 1.0);
-  std::uniform_int_distribution<int> Exponent(-4, 4);
-  return V(Normal(Rng) * std::pow(10.0, Exponent(Rng)));
-}
-
 template <int kThreads, int kCount> void checkBlockSum(std::mt19937_64 &Rng) {
   CAPTURE(kThreads);
   CAPTURE(kCount);

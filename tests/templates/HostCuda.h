@@ -3,12 +3,15 @@
 // __shfl_xor_sync and __syncthreads meet at a barrier, and a grid is its blocks one after
 // another (runGrid), so __shared__ (a function-local static here) belongs to one block at a time.
 // It includes templates/mhc_common.cuh; include other templates after it. butterflyTotal gives
-// the warp sum's documented order by plain arithmetic, for the tests' expected values.
+// the warp sum's documented order by plain arithmetic, for the tests' expected values, and
+// randomValue inputs whose magnitudes are far apart, so that a change of order shows.
 #pragma once
 
+#include <cmath>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -115,6 +118,13 @@ template <typename V> V butterflyTotal(const V (&Lanes)[32]) {
     std::memcpy(Cur, Next, sizeof Cur);
   }
   return Cur[0];
+}
+
+/// Random values whose magnitudes span 10^-4 .. 10^4, so that the order of the sums shows.
+template <typename V> V randomValue(std::mt19937_64 &Rng) {
+  std::normal_distribution<double> Normal(0.0, 1.0);
+  std::uniform_int_distribution<int> Exponent(-4, 4);
+  return V(Normal(Rng) * std::pow(10.0, Exponent(Rng)));
 }
 
 } // namespace

@@ -52,11 +52,9 @@ void checkReduce(long long Rows, long long Cols, long long Stride, long long Spl
   CAPTURE(Stride);
   CAPTURE(Split);
   CAPTURE(Blocks);
-  std::normal_distribution<double> Normal(0.0, 1.0);
-  std::uniform_int_distribution<int> Exponent(-4, 4);
   std::vector<float> Part(size_t(Rows * Stride));
   for (float &X : Part)
-    X = float(Normal(Rng) * std::pow(10.0, Exponent(Rng))); // magnitudes far apart: the order shows
+    X = randomValue<float>(Rng);
   const float Poison = std::numeric_limits<float>::quiet_NaN();
   // one guard element past each output: a write beyond the columns shows there
   std::vector<float> Out(size_t(Split) + 1, Poison), Out2(size_t(Cols - Split) + 1, Poison);
