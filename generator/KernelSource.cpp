@@ -162,9 +162,12 @@ llvm::Expected<GeneratedKernel> generateKernel(const KernelSpec &Spec) {
 }
 
 int dynamicSharedBytes(const KernelSpec &Spec) {
-  if (Spec.Operation != Op::Project || Spec.Dir != Direction::Forward)
+  if (Spec.Operation != Op::Project)
     return 0;
-  return mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), Spec.Tile.Rows, Spec.Prec == Precision::TF32);
+  const bool Tf32 = Spec.Prec == Precision::TF32;
+  if (Spec.Dir == Direction::Backward)
+    return mhc::project_bwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), Spec.Tile.Threads, Tf32);
+  return mhc::project_fwd_shared_bytes(Spec.N, dtypeSize(Spec.StreamType), Spec.Tile.Rows, Tf32);
 }
 
 } // namespace mhcjit

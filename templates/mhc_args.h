@@ -79,6 +79,34 @@ MHC_HOST_DEVICE constexpr long long project_bwd_column_blocks(long long K, int n
   return project_bwd_on_tensor_cores(n) ? (K + 64 * (Threads / 32) - 1) / (64 * (Threads / 32))
                                         : (K + Threads - 1) / Threads;
 }
+/// project backward's blocks an SM for its launch bounds: in tf32 on tensor cores 384 threads an
+/// SM (three 128-thread blocks at 168 registers a thread; 0, no bound, past 384 threads), else one.
+MHC_HOST_DEVICE constexpr int project_bwd_min_blocks(int n, bool tf32, int threads) {
+  return tf32 && project_bwd_on_tensor_cores(n) ? 384 / threads : 1;
+}
+/// One step of a tensor-core backward warp's pipeline: x of 8 tokens x 64 columns, their dH
+/// (8 N floats) and dms (8 floats, 32 bytes).
+MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
+  return 8 * 64 * elem_bytes + 8 * (n * n + 2 * n) * 4 + 32;
+}
+/// Steps in each tensor-core backward warp's pipeline (all but one in flight): as many as about
+/// 128 KB of shared memory an SM holds, shared by the blocks of project_bwd_min_blocks, 2 to 8.
+/// One block of 8 warps an SM reads x only as fast as its copies in flight allow: 3 steps (48 KB
+/// of static shared memory) kept 16 KB of x in flight an SM, about a DRAM latency's worth of its
+/// share of the bandwidth. Example: n = 4, bf16, 256 threads: 1824-byte steps, 8 stages, 114 KB.
+MHC_HOST_DEVICE constexpr int project_bwd_stages(int n, int elem_bytes, int threads, bool tf32) {
+  const int blocks = project_bwd_min_blocks(n, tf32, threads);
+  const int budget = 131072 / (blocks > 1 ? blocks : 1);
+  const int fit = budget / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
+  return fit < 2 ? 2 : fit > 8 ? 8 : fit;
+}
+/// project backward's dynamic shared memory: every warp's pipeline of steps on tensor cores,
+/// none on CUDA cores.
+MHC_HOST_DEVICE constexpr int project_bwd_shared_bytes(int n, int elem_bytes, int threads, bool tf32) {
+  return project_bwd_on_tensor_cores(n)
+             ? (threads / 32) * project_bwd_stages(n, elem_bytes, threads, tf32) * project_bwd_stage_bytes(n, elem_bytes)
+             : 0;
+}
 
 /// aggregate forward: y[m][c] = sum_j pre[m][j] * x[m][j][c].
 struct AggregateFwdArgs {

@@ -480,11 +480,14 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   constexpr int kXBytes = 8 * 64 * int(sizeof(T));
   constexpr int kDHBytes = 8 * kMix * 4;        // a multiple of 32
   constexpr int kStageBytes = kXBytes + kDHBytes + 32;
-  constexpr int kStages = cmin(4, 48 * 1024 / (kWarps * kStageBytes));
-  static_assert(kStages >= 2, "two stages per warp fit the static shared memory");
+  constexpr int kStages = project_bwd_stages(kN, sizeof(T), kThreads, kTf32);
+  static_assert(kStageBytes == project_bwd_stage_bytes(kN, sizeof(T)) &&
+                    kWarps * kStages * kStageBytes == project_bwd_shared_bytes(kN, sizeof(T), kThreads, kTf32),
+                "host and device agree on the shared memory");
   constexpr bool kAsyncX = kPtrAlign >= 16 && (i64(kK) * sizeof(T)) % 16 == 0;
   constexpr bool kAsyncDH = kPtrAlign >= 16;
-  __shared__ __align__(16) unsigned char stages[kWarps][kStages][kStageBytes];
+  extern __shared__ __align__(16) unsigned char shared[]; // project_bwd_shared_bytes, dynamic
+  auto stages = reinterpret_cast<unsigned char (*)[kStages][kStageBytes]>(shared);
   auto swz = [](int r) { return kRowChunks == 8 ? (r & 3) << 1 : (r & 1) | ((r & 2) << 1); };
   auto x_chunk = [&](int stage, int row, int chunk) {
     return &stages[warp][stage][(row * kRowChunks + (chunk ^ swz(row))) * 16];
@@ -636,15 +639,17 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
       fill(st, st);
     commit_async();
   }
-  for (i64 i = 0; i < steps; ++i) {
-    // The stage filled here was read in step i - 1, before its closing __syncwarp.
+  int stage = 0; // i % kStages
+  for (i64 i = 0; i < steps; ++i, stage = stage + 1 == kStages ? 0 : stage + 1) {
+    // The stage filled here, (i - 1) % kStages, was read in step i - 1, before its closing
+    // __syncwarp.
     if (i + kStages - 1 < steps)
-      fill(int((i + kStages - 1) % kStages), i + kStages - 1);
+      fill(stage == 0 ? kStages - 1 : stage - 1, i + kStages - 1);
     commit_async();
     wait_async<kStages - 1>(); // step i's copies have landed
     __syncwarp();              // ... every lane's
     Step d;
-    load_step(int(i % kStages), d);
+    load_step(stage, d);
     __syncwarp();
     run_step(m_begin + 8 * i, d);
   }
@@ -769,7 +774,7 @@ __device__ __forceinline__ void project_bwd_by_column(const ProjectBwdArgs &args
 /// In tf32 the tensor-core backward is held to 168 registers a thread (ptxas: 192 unbounded at n = 4
 /// bf16), so three 128-thread blocks share an SM without spills; the fp32 mode needs more.
 template <int kN, int kC, typename T, typename P, int kThreads, bool kTf32, bool kHasGamma, bool kAccumulate, int kPtrAlign>
-__global__ void __launch_bounds__(kThreads, kTf32 && project_bwd_on_tensor_cores(kN) ? 384 / kThreads : 1) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
+__global__ void __launch_bounds__(kThreads, project_bwd_min_blocks(kN, kTf32, kThreads)) project_bwd(const __grid_constant__ ProjectBwdArgs args) {
   allow_dependent_launch(); // its reduce_rows may be scheduled at once
   if constexpr (project_bwd_on_tensor_cores(kN))
     project_bwd_mma<kN, kC, T, P, kThreads, kTf32, kHasGamma, kAccumulate, kPtrAlign>(args);

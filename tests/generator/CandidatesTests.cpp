@@ -4,6 +4,8 @@
 #include "mhcjit/KernelSource.h"
 #include "mhcjit/TileHeuristic.h"
 
+#include "mhc_args.h"
+
 #include "TestSupport.h"
 #include "doctest/doctest.h"
 
@@ -92,7 +94,7 @@ TEST_CASE("project forward candidates give each warp 1, 2 or 4 whole tiles of 16
   CHECK(failureOf(validateSpec(Bad)).Failed);
 }
 
-TEST_CASE("only project forward asks for dynamic shared memory, and every candidate fits an H100 SM") {
+TEST_CASE("only project asks for dynamic shared memory, and every candidate fits an H100 SM") {
   const int H100BlockLimit = 227 * 1024; // the most dynamic shared memory a block may opt in to
   for (const KernelSpec &Base : everySpec()) {
     KernelSpec S = Base;
@@ -105,6 +107,11 @@ TEST_CASE("only project forward asks for dynamic shared memory, and every candid
         if (S.Operation == Op::Project && S.Dir == Direction::Forward) {
           CHECK(Bytes > 0);
           CHECK(Bytes <= H100BlockLimit);
+        } else if (S.Operation == Op::Project && mhc::project_bwd_on_tensor_cores(S.N)) {
+          // the blocks an SM its launch bounds ask for fit one H100 SM (228 KB, 1 KB a block)
+          CHECK(Bytes > 0);
+          const int Blocks = std::max(1, mhc::project_bwd_min_blocks(S.N, S.Prec == Precision::TF32, S.Tile.Threads));
+          CHECK(Blocks * (Bytes + 1024) <= 228 * 1024);
         } else {
           CHECK(Bytes == 0);
         }

@@ -23,7 +23,8 @@ struct GeneratedKernel {
 llvm::Expected<GeneratedKernel> generateKernel(const KernelSpec &Spec);
 
 /// Bytes of dynamic shared memory the spec's kernel is launched with: project forward's ring of
-/// x, phi and gamma steps (templates/mhc_args.h, project_fwd_shared_bytes), 0 for every other
+/// x, phi and gamma steps (templates/mhc_args.h, project_fwd_shared_bytes), project backward's
+/// pipelines of x and dH steps on tensor cores (project_bwd_shared_bytes), 0 for every other
 /// kernel.
 int dynamicSharedBytes(const KernelSpec &Spec);
 
