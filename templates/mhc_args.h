@@ -89,16 +89,15 @@ MHC_HOST_DEVICE constexpr int project_bwd_min_blocks(int n, bool tf32, int threa
 MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
   return 8 * 64 * elem_bytes + 8 * (n * n + 2 * n) * 4 + 32;
 }
-/// Steps in each tensor-core backward warp's pipeline (all but one in flight): as many as about
-/// 128 KB of shared memory an SM holds, shared by the blocks of project_bwd_min_blocks, 2 to 8.
-/// One block of 8 warps an SM reads x only as fast as its copies in flight allow: 3 steps (48 KB
-/// of static shared memory) kept 16 KB of x in flight an SM, about a DRAM latency's worth of its
-/// share of the bandwidth. Example: n = 4, bf16, 256 threads: 1824-byte steps, 8 stages, 114 KB.
+/// Steps in each tensor-core backward warp's pipeline (all but one in flight): 4, or as many (at
+/// least 2) as 96 KB of shared memory holds, shared by the blocks of project_bwd_min_blocks.
+/// Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`, PERF.md
+/// session 26): 4 steps (58 KB a block) ran the six bench configs 3.2-5.2% faster than the 3
+/// that 48 KB of static shared memory held, and 5, 6 and 8 steps slower than 4.
 MHC_HOST_DEVICE constexpr int project_bwd_stages(int n, int elem_bytes, int threads, bool tf32) {
   const int blocks = project_bwd_min_blocks(n, tf32, threads);
-  const int budget = 131072 / (blocks > 1 ? blocks : 1);
-  const int fit = budget / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
-  return fit < 2 ? 2 : fit > 8 ? 8 : fit;
+  const int fit = 98304 / (blocks > 1 ? blocks : 1) / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
+  return fit < 2 ? 2 : fit > 4 ? 4 : fit;
 }
 /// project backward's dynamic shared memory: every warp's pipeline of steps on tensor cores,
 /// none on CUDA cores.
