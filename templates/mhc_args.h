@@ -89,20 +89,26 @@ MHC_HOST_DEVICE constexpr int project_bwd_min_blocks(int n, bool tf32, int threa
 MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
   return 8 * 64 * elem_bytes + 8 * (n * n + 2 * n) * 4 + 32;
 }
-/// Steps in each tensor-core backward warp's pipeline (all but one in flight): 4, or as many (at
-/// least 2) as 96 KB of shared memory holds, shared by the blocks of project_bwd_min_blocks.
-/// Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`, PERF.md
-/// session 26): 4 steps (58 KB a block) ran the six bench configs 3.2-5.2% faster than the 3
-/// that 48 KB of static shared memory held, and 5, 6 and 8 steps slower than 4.
-MHC_HOST_DEVICE constexpr int project_bwd_stages(int n, int elem_bytes, int threads, bool tf32) {
-  const int blocks = project_bwd_min_blocks(n, tf32, threads);
-  const int fit = 98304 / (blocks > 1 ? blocks : 1) / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
-  return fit < 2 ? 2 : fit > 4 ? 4 : fit;
+/// Whether a tensor-core backward warp's pipeline lives in dynamic shared memory, 4 steps deep:
+/// in tf32 where 48 KB of static shared memory holds fewer than 4 steps a warp (n = 4 at 256
+/// threads). Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`,
+/// PERF.md session 26): 4 steps (58 KB a block) ran the six bench configs 3.3-5.1% faster than
+/// the 3 that the static 48 KB held, and 5, 6 and 8 steps slower than 4. Everything else keeps
+/// its static pipeline: the fp32 mode (128 threads, 4 steps either way) measured 2.6-7.6% slower
+/// with the dynamic one.
+MHC_HOST_DEVICE constexpr bool project_bwd_dynamic_stages(int n, int elem_bytes, int threads, bool tf32) {
+  return tf32 && project_bwd_on_tensor_cores(n) && 49152 / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes)) < 4;
 }
-/// project backward's dynamic shared memory: every warp's pipeline of steps on tensor cores,
-/// none on CUDA cores.
+/// Steps in each tensor-core backward warp's pipeline (all but one in flight): 4 where dynamic,
+/// else as many as 48 KB of static shared memory holds, at most 4.
+MHC_HOST_DEVICE constexpr int project_bwd_stages(int n, int elem_bytes, int threads, bool tf32) {
+  const int fit = 49152 / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
+  return project_bwd_dynamic_stages(n, elem_bytes, threads, tf32) || fit > 4 ? 4 : fit;
+}
+/// project backward's dynamic shared memory: the pipelines where project_bwd_dynamic_stages,
+/// else none.
 MHC_HOST_DEVICE constexpr int project_bwd_shared_bytes(int n, int elem_bytes, int threads, bool tf32) {
-  return project_bwd_on_tensor_cores(n)
+  return project_bwd_dynamic_stages(n, elem_bytes, threads, tf32)
              ? (threads / 32) * project_bwd_stages(n, elem_bytes, threads, tf32) * project_bwd_stage_bytes(n, elem_bytes)
              : 0;
 }

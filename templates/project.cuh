@@ -481,13 +481,21 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
   constexpr int kDHBytes = 8 * kMix * 4;        // a multiple of 32
   constexpr int kStageBytes = kXBytes + kDHBytes + 32;
   constexpr int kStages = project_bwd_stages(kN, sizeof(T), kThreads, kTf32);
+  constexpr bool kDynamic = project_bwd_dynamic_stages(kN, sizeof(T), kThreads, kTf32);
+  static_assert(kStages >= 2, "two stages per warp fit the static shared memory");
   static_assert(kStageBytes == project_bwd_stage_bytes(kN, sizeof(T)) &&
-                    kWarps * kStages * kStageBytes == project_bwd_shared_bytes(kN, sizeof(T), kThreads, kTf32),
+                    (kDynamic ? kWarps * kStages * kStageBytes : 0) == project_bwd_shared_bytes(kN, sizeof(T), kThreads, kTf32),
                 "host and device agree on the shared memory");
   constexpr bool kAsyncX = kPtrAlign >= 16 && (i64(kK) * sizeof(T)) % 16 == 0;
   constexpr bool kAsyncDH = kPtrAlign >= 16;
-  extern __shared__ __align__(16) unsigned char shared[]; // project_bwd_shared_bytes, dynamic
-  auto stages = reinterpret_cast<unsigned char (*)[kStages][kStageBytes]>(shared);
+  unsigned char(*stages)[kStages][kStageBytes];
+  if constexpr (kDynamic) {
+    extern __shared__ __align__(16) unsigned char shared[]; // project_bwd_shared_bytes
+    stages = reinterpret_cast<unsigned char(*)[kStages][kStageBytes]>(shared);
+  } else {
+    __shared__ __align__(16) unsigned char fixed[kWarps][kStages][kStageBytes];
+    stages = fixed;
+  }
   auto swz = [](int r) { return kRowChunks == 8 ? (r & 3) << 1 : (r & 1) | ((r & 2) << 1); };
   auto x_chunk = [&](int stage, int row, int chunk) {
     return &stages[warp][stage][(row * kRowChunks + (chunk ^ swz(row))) * 16];
@@ -639,17 +647,19 @@ __device__ __forceinline__ void project_bwd_mma(const ProjectBwdArgs &args) {
       fill(st, st);
     commit_async();
   }
-  int stage = 0; // i % kStages
+  // stage = i % kStages, as an int counter where the pipeline is dynamic (the form measured
+  // there), as the 64-bit remainder elsewhere (the form measured in the fp32 mode)
+  int stage = 0;
   for (i64 i = 0; i < steps; ++i, stage = stage + 1 == kStages ? 0 : stage + 1) {
     // The stage filled here, (i - 1) % kStages, was read in step i - 1, before its closing
     // __syncwarp.
     if (i + kStages - 1 < steps)
-      fill(stage == 0 ? kStages - 1 : stage - 1, i + kStages - 1);
+      fill(kDynamic ? (stage == 0 ? kStages - 1 : stage - 1) : int((i + kStages - 1) % kStages), i + kStages - 1);
     commit_async();
     wait_async<kStages - 1>(); // step i's copies have landed
     __syncwarp();              // ... every lane's
     Step d;
-    load_step(stage, d);
+    load_step(kDynamic ? stage : int(i % kStages), d);
     __syncwarp();
     run_step(m_begin + 8 * i, d);
   }

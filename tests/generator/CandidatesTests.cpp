@@ -107,7 +107,9 @@ TEST_CASE("only project asks for dynamic shared memory, and every candidate fits
         if (S.Operation == Op::Project && S.Dir == Direction::Forward) {
           CHECK(Bytes > 0);
           CHECK(Bytes <= H100BlockLimit);
-        } else if (S.Operation == Op::Project && mhc::project_bwd_on_tensor_cores(S.N)) {
+        } else if (S.Operation == Op::Project && mhc::project_bwd_dynamic_stages(S.N, dtypeSize(S.StreamType),
+                                                                                 S.Tile.Threads,
+                                                                                 S.Prec == Precision::TF32)) {
           // the blocks an SM its launch bounds ask for fit one H100 SM (228 KB, 1 KB a block)
           CHECK(Bytes > 0);
           const int Blocks = std::max(1, mhc::project_bwd_min_blocks(S.N, S.Prec == Precision::TF32, S.Tile.Threads));
@@ -118,6 +120,10 @@ TEST_CASE("only project asks for dynamic shared memory, and every candidate fits
       }
     }
   }
+  // project backward's default at n = 4, bf16, tf32 (256 threads) takes its 4-step pipelines
+  // dynamically; the fp32 mode's (128 threads) fit the static 48 KB
+  CHECK(dynamicSharedBytes(specOf(Op::Project, Direction::Backward, 4, 7168, DType::BF16, Precision::TF32)) > 48 * 1024);
+  CHECK(dynamicSharedBytes(specOf(Op::Project, Direction::Backward, 4, 7168, DType::BF16, Precision::FP32)) == 0);
   // the default at n = 4, bf16, tf32 (64 tokens a block) leaves room for three blocks an SM
   // (228 KB, 1 KB each reserved), the 128-token tile for two
   KernelSpec S = specOf(Op::Project, Direction::Forward, 4, 7168, DType::BF16, Precision::TF32);
