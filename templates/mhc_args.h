@@ -90,8 +90,8 @@ MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
   return 8 * 64 * elem_bytes + 8 * (n * n + 2 * n) * 4 + 32;
 }
 /// Whether a tensor-core backward warp's pipeline lives in dynamic shared memory, 4 steps deep:
-/// in tf32 where 48 KB of static shared memory holds fewer than 4 steps a warp (n = 4 at 256
-/// threads). Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`,
+/// in tf32 where 48 KB of static shared memory holds fewer than 4 steps a warp (256 threads at
+/// n = 4, and at n <= 2 with an fp32 stream). Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`,
 /// PERF.md session 26): 4 steps (58 KB a block) ran the six bench configs 3.3-5.1% faster than
 /// the 3 that the static 48 KB held, and 5, 6 and 8 steps slower than 4. Everything else keeps
 /// its static pipeline: the fp32 mode (128 threads, 4 steps either way) measured 2.6-7.6% slower
