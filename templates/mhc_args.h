@@ -89,6 +89,10 @@ MHC_HOST_DEVICE constexpr int project_bwd_min_blocks(int n, bool tf32, int threa
 MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
   return 8 * 64 * elem_bytes + 8 * (n * n + 2 * n) * 4 + 32;
 }
+/// Steps of a tensor-core backward warp's pipeline that 48 KB of static shared memory holds.
+MHC_HOST_DEVICE constexpr int project_bwd_static_fit(int n, int elem_bytes, int threads) {
+  return kStaticSharedBytes / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
+}
 /// Whether a tensor-core backward warp's pipeline lives in dynamic shared memory, 4 steps deep:
 /// in tf32 where 48 KB of static shared memory holds fewer than 4 steps a warp (256 threads at
 /// n = 4, and at n <= 2 with an fp32 stream). Measured (H100, n = 4, bf16, tf32, 256 threads, `mhc-jit bench --op project`,
@@ -97,12 +101,12 @@ MHC_HOST_DEVICE constexpr int project_bwd_stage_bytes(int n, int elem_bytes) {
 /// its static pipeline: the fp32 mode (128 threads, 4 steps either way) measured 2.6-7.6% slower
 /// with the dynamic one.
 MHC_HOST_DEVICE constexpr bool project_bwd_dynamic_stages(int n, int elem_bytes, int threads, bool tf32) {
-  return tf32 && project_bwd_on_tensor_cores(n) && 49152 / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes)) < 4;
+  return tf32 && project_bwd_on_tensor_cores(n) && project_bwd_static_fit(n, elem_bytes, threads) < 4;
 }
 /// Steps in each tensor-core backward warp's pipeline (all but one in flight): 4 where dynamic,
 /// else as many as 48 KB of static shared memory holds, at most 4.
 MHC_HOST_DEVICE constexpr int project_bwd_stages(int n, int elem_bytes, int threads, bool tf32) {
-  const int fit = 49152 / ((threads / 32) * project_bwd_stage_bytes(n, elem_bytes));
+  const int fit = project_bwd_static_fit(n, elem_bytes, threads);
   return project_bwd_dynamic_stages(n, elem_bytes, threads, tf32) || fit > 4 ? 4 : fit;
 }
 /// project backward's dynamic shared memory: the pipelines where project_bwd_dynamic_stages,
