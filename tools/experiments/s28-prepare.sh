@@ -21,7 +21,7 @@ prewarm() { # binary cache ops contracts [precision]
   [ -z "${5:-}" ] || prec=(--precision "$5")
   for c in ${4//,/ }; do
     "$1" prewarm --cache-dir "$caches/$2" --arch sm_90a --op "$3" --n 4 --C $C --dtype bf16 --contract "$c" \
-      "${prec[@]}" -j=2 | tail -n 1
+      "${prec[@]}" -j=2 2>&1 | tail -n 1
   done
 }
 cmake --build build --target mhc-jit -j2 >/dev/null
