@@ -109,6 +109,16 @@ llvm::Expected<CUcontext> ensureCurrentContext() {
   return Primary;
 }
 
+llvm::Expected<CUdevice> currentDevice() {
+  auto Context = ensureCurrentContext();
+  if (!Context)
+    return Context.takeError();
+  CUdevice Device;
+  if (llvm::Error E = checkCuda(driverApi()->cuCtxGetDevice(&Device), "cuCtxGetDevice"))
+    return std::move(E);
+  return Device;
+}
+
 bool gpuAvailable() {
   auto Api = driverApi();
   if (!Api) {

@@ -268,14 +268,12 @@ llvm::Expected<std::string> currentDeviceArch() {
   const RuntimeOptions &Options = runtimeOptions();
   if (!Options.ArchOverride.empty())
     return checkArch(Options.ArchOverride);
-  auto Context = ensureCurrentContext();
-  if (!Context)
-    return Context.takeError();
+  auto CurrentDevice = currentDevice();
+  if (!CurrentDevice)
+    return CurrentDevice.takeError();
+  const CUdevice Device = *CurrentDevice;
   const DriverApi &Api = *driverApi();
-  CUdevice Device;
   int Major = 0, Minor = 0;
-  if (llvm::Error E = checkCuda(Api.cuCtxGetDevice(&Device), "cuCtxGetDevice"))
-    return std::move(E);
   if (llvm::Error E = checkCuda(
           Api.cuDeviceGetAttribute(&Major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, Device),
           "cuDeviceGetAttribute(compute capability)"))

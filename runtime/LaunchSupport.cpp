@@ -140,13 +140,11 @@ llvm::Error reduceRowsSplit(const float *Part, int64_t Rows, int64_t Cols, int64
 }
 
 llvm::Expected<SmShape> currentSmShape() {
-  auto Context = ensureCurrentContext();
-  if (!Context)
-    return Context.takeError();
+  auto CurrentDevice = currentDevice();
+  if (!CurrentDevice)
+    return CurrentDevice.takeError();
+  const CUdevice Device = *CurrentDevice;
   const DriverApi &Api = *driverApi();
-  CUdevice Device;
-  if (llvm::Error E = checkCuda(Api.cuCtxGetDevice(&Device), "cuCtxGetDevice"))
-    return std::move(E);
   static std::mutex Lock;
   static std::map<CUdevice, SmShape> Known;
   {

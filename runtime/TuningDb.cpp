@@ -298,13 +298,11 @@ llvm::Error TuningDb::save(llvm::StringRef Path) {
 }
 
 llvm::Expected<DeviceIdentity> currentDeviceIdentity() {
-  auto Context = ensureCurrentContext();
-  if (!Context)
-    return Context.takeError();
+  auto CurrentDevice = currentDevice();
+  if (!CurrentDevice)
+    return CurrentDevice.takeError();
+  const CUdevice Device = *CurrentDevice;
   const DriverApi &Api = *driverApi();
-  CUdevice Device;
-  if (llvm::Error E = checkCuda(Api.cuCtxGetDevice(&Device), "cuCtxGetDevice"))
-    return std::move(E);
   static std::mutex Lock;
   static std::unordered_map<int, DeviceIdentity> Known;
   std::lock_guard<std::mutex> Guard(Lock);

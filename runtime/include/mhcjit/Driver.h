@@ -43,6 +43,9 @@ inline llvm::Error checkCuda(CUresult Result, const llvm::Twine &What) {
 /// primary context (retained once, as the CUDA runtime does). Returns that context.
 llvm::Expected<CUcontext> ensureCurrentContext();
 
+/// The device of the context that ensureCurrentContext() makes sure of.
+llvm::Expected<CUdevice> currentDevice();
+
 /// True when a driver and at least one device are present.
 bool gpuAvailable();
 
