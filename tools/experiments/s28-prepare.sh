@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Session 28's prepared device run, rebuilt from main and tools/experiments/s28-finishes.patch
 # (for a checkout whose ignored .device-build/ is gone). Run from the repository root of a clean
-# main with ./build configured (bash .ci/setup); takes about 10 minutes on 2 cores. Makes:
+# main with ./build configured (bash .ci/setup); took 2.5-2.7 minutes on 2 cores. Makes:
 #   .device-build/main/mhc-jit   p0: main
 #   .device-build/s1/mhc-jit     s1: main with project_fwd_splits "K < 12288 ? 1 : K / 8192"
 #   .device-build/f1/mhc-jit, f1/test-gpu   f1: main + s28-finishes.patch
