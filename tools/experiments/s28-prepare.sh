@@ -2,11 +2,11 @@
 # Session 28's prepared device run, rebuilt from main and tools/experiments/s28-finishes.patch
 # (for a checkout whose ignored .device-build/ is gone). Run from the repository root of a clean
 # main with ./build configured (bash .ci/setup); took 2.5-2.7 minutes on 2 cores. Makes:
-#   .device-build/main/mhc-jit   p0: main
+#   .device-build/p0/mhc-jit     p0: main
 #   .device-build/s1/mhc-jit     s1: main with project_fwd_splits "K < 12288 ? 1 : K / 8192"
 #   .device-build/f1/mhc-jit, f1/test-gpu   f1: main + s28-finishes.patch
-#   .device-build/caches-bench.tgz (cache-old: main's scale ops), caches-proj.tgz (cache-p0,
-#   cache-s1: project), caches-f1.tgz (cache-f1: project and the scale ops), all sm_90a
+#   .device-build/caches.tgz     cache-p0, cache-s1, cache-f1: each binary's kernels for sm_90a
+#                                (project; p0 and f1 also scale and scale_sinkhorn)
 #   .device-build/s28b.sh        the run (tools/experiments/s28b-run.sh)
 # Then: device run `bash .device-build/s28b.sh` with carry [".device-build"].
 set -euo pipefail
@@ -14,7 +14,7 @@ set -euo pipefail
 out=.device-build
 caches=$(mktemp -d)
 trap 'rm -rf "$caches"; git checkout -- templates runtime tests README.md 2>/dev/null || true' EXIT
-mkdir -p $out/main $out/s1 $out/f1
+mkdir -p $out/p0 $out/s1 $out/f1
 C=7168,4096,16384,2560,2048,6656
 prewarm() { # binary cache ops contracts [precision]
   local prec=()
@@ -25,9 +25,9 @@ prewarm() { # binary cache ops contracts [precision]
   done
 }
 cmake --build build --target mhc-jit -j2 >/dev/null
-cp build/mhc-jit $out/main/mhc-jit
-prewarm $out/main/mhc-jit cache-old scale,scale_sinkhorn te,deepseek
-prewarm $out/main/mhc-jit cache-p0 project te tf32
+cp build/mhc-jit $out/p0/mhc-jit
+prewarm $out/p0/mhc-jit cache-p0 scale,scale_sinkhorn te,deepseek
+prewarm $out/p0/mhc-jit cache-p0 project te tf32
 
 sed -i 's|^  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63;.*|  return K < 12288 ? 1 : K / 8192 < 63 ? int(K / 8192) : 63;|' templates/mhc_args.h
 grep -q 'return K < 12288 ? 1 : K / 8192' templates/mhc_args.h || { echo "s28-prepare.sh: the split rule was not found" >&2; exit 1; }
@@ -44,8 +44,6 @@ prewarm $out/f1/mhc-jit cache-f1 scale,scale_sinkhorn te,deepseek
 prewarm $out/f1/mhc-jit cache-f1 project te tf32
 cmake --build build -j2 >/dev/null # main again
 
-tar -czf $out/caches-bench.tgz -C "$caches" cache-old
-tar -czf $out/caches-proj.tgz -C "$caches" cache-p0 cache-s1
-tar -czf $out/caches-f1.tgz -C "$caches" cache-f1
+tar -czf $out/caches.tgz -C "$caches" cache-p0 cache-s1 cache-f1
 cp tools/experiments/s28b-run.sh $out/s28b.sh
 du -sh $out
