@@ -5,6 +5,11 @@
 # scale tests, then n1's other project tests.
 set -u
 cd "$(dirname "$0")/.."
+# the device tool returns at most 8 files: everything goes to one archive, also on a stop
+DEST=$OUT OUT=/tmp/s29-out
+mkdir -p "$OUT"
+trap 'tar -czf "$DEST/s29-out.tgz" -C "$OUT" .' EXIT
+trap 'exit 143' TERM INT
 export MHCJIT_TUNING_DB=/tmp/none.json
 tar -xzf .device-build/caches29.tgz -C /tmp
 nvidia-smi --query-gpu=name,clocks.max.sm,memory.total --format=csv,noheader
