@@ -32,9 +32,12 @@ inline constexpr int kStaticSharedBytes = 48 * 1024;
 /// project forward splits K into this many column ranges, each summed by its own blocks into
 /// partials that reduce_rows adds in split order. A function of K alone (SPEC.md: a split of the
 /// K reduction may depend on n, C and the arch, never on M): about 3072 columns per split, so
-/// 4096 tokens already fill the GPU. Example: K = 28672 -> 9 splits of 3200 columns.
+/// 4096 tokens already fill the GPU, and at most 8 splits, so that wide rows keep long blocks
+/// (H100, session 30's bench: 8 splits instead of 21 took (1,8192,16384) 407.0 -> 380.4 us, and 8
+/// instead of 9 took (1,4096,7168) 113.7 -> 95.4 us).
+/// Examples: K = 8192 -> 2 splits; K = 26624 -> 8 of 3328 columns; K = 65536 -> 8 of 8192.
 MHC_HOST_DEVICE constexpr int project_fwd_splits(long long K) {
-  return K < 6144 ? 1 : K / 3072 < 63 ? int(K / 3072) : 63; // < kReduceBlockRows: summed in order
+  return K < 6144 ? 1 : K / 3072 < 8 ? int(K / 3072) : 8; // < kReduceBlockRows: summed in order
 }
 /// Columns per split, a multiple of 64 (the kernel multiplies 64 columns at a time).
 MHC_HOST_DEVICE constexpr long long project_fwd_split_cols(long long K) {

@@ -247,13 +247,14 @@ TEST_CASE("project forward matches the reference at every candidate tile, split 
     return;
   // Steps of 256 bytes of x a row (64 columns where N > 24): K = 4000 ends inside a step's first
   // 64 columns; 6400 is two splits of 25 whole bf16 steps; 6200 (n = 1) and 6153 (n = 3, an odd
-  // K: element copies) split at 3136 columns, inside a bf16 step; n = 8 has 80 mixes. M = 5 is
-  // under a warp's 16 tokens, 100 ends inside a block, 300 past one.
+  // K: element copies) split at 3136 columns, inside a bf16 step; 28004 (n = 4) is the most
+  // splits, 8 of 3520 columns, the last one short; n = 8 has 80 mixes. M = 5 is under a warp's
+  // 16 tokens, 100 ends inside a block, 300 past one.
   std::vector<std::pair<MixConfig, KernelSpec>> Cases;
   std::vector<KernelSpec> Specs;
   for (Precision P : {Precision::TF32, Precision::FP32})
     for (DType T : {DType::BF16, DType::FP32})
-      for (auto [N, C] : {std::pair{1, int64_t(6200)}, {3, 2051}, {4, 1000}, {4, 1600}, {8, 200}}) {
+      for (auto [N, C] : {std::pair{1, int64_t(6200)}, {3, 2051}, {4, 1000}, {4, 1600}, {4, 7001}, {8, 200}}) {
         const MixConfig Config = configFor(ContractKind::TE, T, N, C, P);
         const KernelSpec Base = take(specFor(Config, Op::Project, Direction::Forward));
         addCandidateKernels(Config, Op::Project, Direction::Forward, Base, Specs);
