@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Session 30: runs tools/experiments/s30-cluster-probe.cpp (built into .device-build/probe) on k1's
-# prewarmed project forward kernels (no gamma), both tiles, at the bench configs' (C, M).
+# Session 31: runs tools/experiments/s31-cluster-probe.cpp (built into .device-build/probe by
+# s31-prepare.sh) on a1's prewarmed project forward kernels (no gamma), both tiles, at the bench
+# configs' (C, M) and three more.
 set -u
 cd "$(dirname "$0")/.."
-CACHE=${CACHE:-/tmp/cache-k1}
-[ -d "$CACHE" ] || tar -xzf .device-build/caches30.tgz -C /tmp
-for cfg in "6656 4096" "2560 16384" "2048 24576" "4096 32768" "16384 8192" "7168 32768" "7168 4096"; do
+CACHE=${CACHE:-/tmp/cache-a1}
+[ -d "$CACHE" ] || tar -xzf .device-build/caches31.tgz -C /tmp
+for cfg in "6656 4096" "2560 16384" "2048 24576" "4096 32768" "16384 8192" "7168 32768" "7168 4096" "16384 4096" "2560 4096"; do
   set -- $cfg
   for tr in "128 64" "256 128"; do
     set -- $1 $2 $tr

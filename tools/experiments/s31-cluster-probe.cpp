@@ -1,8 +1,10 @@
-// Session 30's probe of project forward's cluster finish (branch s30-cluster): loads one prewarmed
-// project_fwd cubin (n = 4, bf16, tf32, no gamma) and, for clusters of its S K splits, prints
-// the driver's resident blocks and active clusters, and times the kernel at M tokens under each
-// cluster scheduling policy (default, spread, load balancing). Not part of the build:
-//   g++ -O2 -std=c++17 -I/usr/local/cuda/include -Itemplates tools/experiments/s30-cluster-probe.cpp \
+// Session 31's probe of project forward's cluster finish, for a tree with
+// tools/experiments/s31-adaptive.patch applied (ProjectFwdArgs::cluster_finish): loads one
+// prewarmed project_fwd cubin (n = 4, bf16, tf32, no gamma) and, for clusters of its S K splits,
+// prints the driver's resident blocks and active clusters, and times the kernel at M tokens under
+// each cluster scheduling policy (default, spread, load balancing), then without clusters (the
+// partial rows, no reduce_rows). Not part of the build:
+//   g++ -O2 -std=c++17 -I/usr/local/cuda/include -Itemplates tools/experiments/s31-cluster-probe.cpp \
 //     -L/usr/local/cuda/lib64/stubs -lcuda -o probe
 //   probe CUBIN LOWERED_NAME THREADS ROWS C M
 #include "mhc_args.h"
@@ -60,22 +62,24 @@ int main(int argc, char **argv) {
   CUdeviceptr X, Phi, H, Ms;
   CK(cuMemAlloc(&X, size_t(M * K * 2)));
   CK(cuMemAlloc(&Phi, size_t(Mix * K * 4)));
-  CK(cuMemAlloc(&H, size_t(M * Mix * 4)));
+  CK(cuMemAlloc(&H, size_t(S * M * (Mix + 1) * 4))); // room for the partial rows
   CK(cuMemAlloc(&Ms, size_t(M * 4)));
   CK(cuMemsetD8(X, 0x3c, size_t(M * K * 2)));
   CK(cuMemsetD8(Phi, 0x3c, size_t(Mix * K * 4)));
   mhc::ProjectFwdArgs A{reinterpret_cast<const void *>(X), reinterpret_cast<const void *>(Phi), nullptr,
-                        reinterpret_cast<float *>(H), reinterpret_cast<float *>(Ms), M};
-  void *Params[] = {&A};
+                        reinterpret_cast<float *>(H), reinterpret_cast<float *>(Ms), M, S > 1 ? 1 : 0};
+  mhc::ProjectFwdArgs Rows{A.x, A.phi, nullptr, A.H, A.H + M * Mix, M, 0}; // split s at H + s M (N + 1)
+  void *Params[] = {&A}, *RowParams[] = {&Rows};
   const double Bytes = double(M) * (K * 2 + Mix * 4 + 4) + double(Mix) * K * 4;
-  const char *Names[] = {"default", "spread", "load_balancing"};
-  for (int Policy = 0; Policy < 3; ++Policy) {
+  const char *Names[] = {"default", "spread", "load_balancing", "no clusters"};
+  for (int Policy = 0; Policy < 4; ++Policy) {
+    const bool Plain = Policy == 3;
     CUlaunchAttribute Attr[2] = {};
     Attr[0].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
     Attr[0].value.clusterDim.x = unsigned(S);
     Attr[0].value.clusterDim.y = Attr[0].value.clusterDim.z = 1;
     Attr[1].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE;
-    Attr[1].value.clusterSchedulingPolicyPreference = CUclusterSchedulingPolicy(Policy);
+    Attr[1].value.clusterSchedulingPolicyPreference = CUclusterSchedulingPolicy(Plain ? 0 : Policy);
     CUlaunchConfig Cfg{};
     Cfg.gridDimX = unsigned(Blocks);
     Cfg.gridDimY = Cfg.gridDimZ = 1;
@@ -83,19 +87,19 @@ int main(int argc, char **argv) {
     Cfg.blockDimY = Cfg.blockDimZ = 1;
     Cfg.sharedMemBytes = unsigned(Shared);
     Cfg.attrs = Attr;
-    Cfg.numAttrs = S > 1 ? 2 : 0;
+    Cfg.numAttrs = S > 1 && !Plain ? 2 : 0;
     int Clusters = -1;
-    if (S > 1)
+    if (Cfg.numAttrs > 0)
       CK(cuOccupancyMaxActiveClusters(&Clusters, F, &Cfg));
     CUevent E0, E1;
     CK(cuEventCreate(&E0, 0));
     CK(cuEventCreate(&E1, 0));
     for (int I = 0; I < 3; ++I)
-      CK(cuLaunchKernelEx(&Cfg, F, Params, nullptr));
+      CK(cuLaunchKernelEx(&Cfg, F, Plain ? RowParams : Params, nullptr));
     const int Reps = 20;
     CK(cuEventRecord(E0, nullptr));
     for (int I = 0; I < Reps; ++I)
-      CK(cuLaunchKernelEx(&Cfg, F, Params, nullptr));
+      CK(cuLaunchKernelEx(&Cfg, F, Plain ? RowParams : Params, nullptr));
     CK(cuEventRecord(E1, nullptr));
     CK(cuEventSynchronize(E1));
     float Ms_ = 0;
