@@ -68,8 +68,8 @@ int main(int argc, char **argv) {
   CK(cuMemsetD8(Phi, 0x3c, size_t(Mix * K * 4)));
   mhc::ProjectFwdArgs A{reinterpret_cast<const void *>(X), reinterpret_cast<const void *>(Phi), nullptr,
                         reinterpret_cast<float *>(H), reinterpret_cast<float *>(Ms), M, S > 1 ? 1 : 0};
-  mhc::ProjectFwdArgs Rows{A.x, A.phi, nullptr, A.H, A.H + M * Mix, M, 0}; // split s at H + s M (N + 1)
-  void *Params[] = {&A}, *RowParams[] = {&Rows};
+  mhc::ProjectFwdArgs RowArgs{A.x, A.phi, nullptr, A.H, A.H + M * Mix, M, 0}; // split s at H + s M (N + 1)
+  void *Params[] = {&A}, *RowParams[] = {&RowArgs};
   const double Bytes = double(M) * (K * 2 + Mix * 4 + 4) + double(Mix) * K * 4;
   const char *Names[] = {"default", "spread", "load_balancing", "no clusters"};
   for (int Policy = 0; Policy < 4; ++Policy) {
