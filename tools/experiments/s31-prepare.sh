@@ -1,26 +1,27 @@
 #!/usr/bin/env bash
-# Session 31's prepared device run: tools/experiments/s31-adaptive.patch (project forward's
-# cluster finish, chosen per call by the driver's cluster occupancy) against main, and the
-# cluster probe. Run from the repository root of a clean main with ./build configured (bash
+# Session 31's prepared device run: tools/experiments/s31-adaptive.patch (a1: project forward's
+# cluster finish, chosen per call by the driver's cluster occupancy) and s31-walk.patch (a2: a1
+# and blocks that walk all K splits where the token blocks alone fill the waves) against main,
+# and the cluster probe. Run from the repository root of a clean main with ./build configured (bash
 # .ci/setup); about 2 minutes on 2 cores. Makes:
 #   .device-build/p0/mhc-jit                main
-#   .device-build/a1/mhc-jit, a1/test-gpu   main + the patch
-#   .device-build/probe, probe-run.sh       tools/experiments/s31-cluster-probe.cpp, built with the patch
-#   .device-build/caches31.tgz              cache-p0, cache-a1 (sm_90a): project te tf32
+#   .device-build/a1/mhc-jit, a1/test-gpu   main + s31-adaptive.patch
+#   .device-build/a2/mhc-jit, a2/test-gpu   main + s31-walk.patch
+#   .device-build/probe, probe-run.sh       tools/experiments/s31-cluster-probe.cpp, built with a1
+#   .device-build/caches31.tgz              cache-p0, cache-a1, cache-a2 (sm_90a): project te tf32
 #   .device-build/s31.sh                    the run (tools/experiments/s31-run.sh)
 # Then: device run `DEADLINE=540 bash .device-build/s31.sh` with carry [".device-build"].
 set -euo pipefail
 [ -z "$(git status --porcelain --untracked-files=no)" ] || { echo "s31-prepare.sh: commit or stash first" >&2; exit 2; }
 out=.device-build
 caches=$(mktemp -d)
-patch=tools/experiments/s31-adaptive.patch
-applied=0
+patch=
 cleanup() {
   rm -rf "$caches"
-  if [ $applied = 1 ]; then git apply -R $patch; fi
+  if [ -n "$patch" ]; then git apply -R $patch; fi
 }
 trap cleanup EXIT
-rm -rf $out && mkdir -p $out/p0 $out/a1
+rm -rf $out && mkdir -p $out/p0 $out/a1 $out/a2
 prewarm() { # variant
   $out/$1/mhc-jit prewarm --cache-dir "$caches/cache-$1" --arch sm_90a --op project --n 4 \
     --C 7168,4096,16384,2560,2048,6656 --dtype bf16 --contract te --precision tf32 -j=2 2>&1 | tail -n 1
@@ -28,15 +29,18 @@ prewarm() { # variant
 cmake --build build --target mhc-jit -j2 >/dev/null
 cp build/mhc-jit $out/p0/
 prewarm p0
-git apply $patch && applied=1
-cmake --build build --target mhc-jit test-gpu -j2 >/dev/null
-cp build/mhc-jit build/tests/test-gpu $out/a1/
-prewarm a1
-g++ -O2 -std=c++17 -I/usr/local/cuda/include -Itemplates tools/experiments/s31-cluster-probe.cpp \
-  -L/usr/local/cuda/lib64/stubs -lcuda -o $out/probe
-git apply -R $patch && applied=0
+for v in "a1 s31-adaptive" "a2 s31-walk"; do
+  set -- $v
+  git apply tools/experiments/$2.patch && patch=tools/experiments/$2.patch
+  cmake --build build --target mhc-jit test-gpu -j2 >/dev/null
+  cp build/mhc-jit build/tests/test-gpu $out/$1/
+  prewarm $1
+  [ $1 = a2 ] || g++ -O2 -std=c++17 -I/usr/local/cuda/include -Itemplates tools/experiments/s31-cluster-probe.cpp \
+    -L/usr/local/cuda/lib64/stubs -lcuda -o $out/probe
+  git apply -R $patch && patch=
+done
 cmake --build build -j2 >/dev/null # main again
-tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1
+tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1 cache-a2
 cp tools/experiments/s31-probe-run.sh $out/probe-run.sh
 cp tools/experiments/s31-run.sh $out/s31.sh
 du -sh $out

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Session 31's device run (made by tools/experiments/s31-prepare.sh): p0 = main, a1 = main +
 # tools/experiments/s31-adaptive.patch (project forward's cluster finish where the device holds
-# the wave's blocks as clusters). In order, so that a short lease still gets what gates landing:
-# the cluster probe (about a minute), a1's split test, the bench of p0 and a1, a1's project tests,
-# a second bench round. DEADLINE=seconds (default 540) skips a part that would not end in time.
+# the wave's blocks as clusters), a2 = main + s31-walk.patch (a1, and blocks that walk all K
+# splits where the token blocks alone fill the waves). In order, so that a short lease still gets
+# what gates landing: the cluster probe (about a minute), a2's and a1's split tests, the bench of
+# p0, a1 and a2, a2's project tests, a second bench round. DEADLINE=seconds (default 540) skips a part that would not end in time.
 # Everything comes back in $OUT/s31-out.tgz (the device tool returns at most 8 files).
 set -u
 cd "$(dirname "$0")/.."
@@ -18,17 +19,18 @@ T0=$(date +%s)
 stamp() { echo "-- $(( $(date +%s) - T0 )) s"; }
 left() { echo $(( ${DEADLINE:-540} - $(date +%s) + T0 )); }
 fits() { (( $(left) >= $1 )) || { echo "== skipped: $2 (needs $1 s)"; false; }; }
-tests() { # name limit cases
-  MHCJIT_TEST_OPS=project GPU_RUN_LIMIT=$2 TEST_GPU=.device-build/a1/test-gpu tools/gpu-run.sh tests "$OUT/$1" -tc="$3" >/dev/null
-  echo "== a1 tests $1"; grep -A3 "exit status\|== stopped\|== failing" "$OUT/$1/tests.txt" | head -20; tail -n 3 "$OUT/$1/tests.txt"
+tests() { # variant name limit cases
+  MHCJIT_TEST_OPS=project GPU_RUN_LIMIT=$3 TEST_GPU=.device-build/$1/test-gpu tools/gpu-run.sh tests "$OUT/$1-$2" -tc="$4" >/dev/null
+  echo "== $1 tests $2"; grep -A3 "exit status\|== stopped\|== failing" "$OUT/$1-$2/tests.txt" | head -20; tail -n 3 "$OUT/$1-$2/tests.txt"
 }
 timeout 120 bash .device-build/probe-run.sh 2>&1 | tee $OUT/probe.txt; stamp
-tests split 90 'project forward matches*'; stamp
+tests a2 split 90 'project forward matches*'; stamp
+tests a1 split 90 'project forward matches*'; stamp
 CFG="--config 4,8192,7168 --config 4,8192,4096 --config 1,8192,16384 --config 8,2048,2560 --config 3,8192,2048 --config 1,4096,6656 --config 1,4096,16384 --config 1,2048,16384 --config 1,4096,7168 --config 1,2048,7168 --config 1,4096,2560"
 bench() { # binary round
   MHCJIT_CACHE_DIR=/tmp/cache-$1 timeout 90 .device-build/$1/mhc-jit bench --op project $CFG > $OUT/proj-$1-$2.txt 2>&1
   echo "== project $1 round $2"; grep -iE 'copy|project \| fwd' $OUT/proj-$1-$2.txt | cut -c1-60
 }
-for v in p0 a1; do bench $v 1; done; stamp
-fits 120 "project tests" && { l=$(( $(left) - 10 )); tests project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'; stamp; }
-fits 40 "round 2" && { for v in p0 a1; do bench $v 2; done; stamp; }
+for v in p0 a1 a2; do bench $v 1; done; stamp
+fits 120 "project tests" && { l=$(( $(left) - 10 )); tests a2 project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'; stamp; }
+fits 60 "round 2" && { for v in p0 a1 a2; do bench $v 2; done; stamp; }
