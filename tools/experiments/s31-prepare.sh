@@ -8,6 +8,7 @@
 #   .device-build/a1/mhc-jit, a1/test-gpu   main + s31-adaptive.patch
 #   .device-build/a2/mhc-jit, a2/test-gpu   main + s31-walk.patch
 #   .device-build/probe, probe-run.sh       tools/experiments/s31-cluster-probe.cpp, built with a1
+#   .device-build/floor                     tools/experiments/s31-floor-probe.cu
 #   .device-build/caches31.tgz              cache-p0, cache-a1, cache-a2 (sm_90a): project te tf32
 #   .device-build/s31.sh                    the run (tools/experiments/s31-run.sh)
 # Then: device run `DEADLINE=540 bash .device-build/s31.sh` with carry [".device-build"].
@@ -41,6 +42,7 @@ for v in "a1 s31-adaptive" "a2 s31-walk"; do
 done
 cmake --build build -j2 >/dev/null # main again
 tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1 cache-a2
+/usr/local/cuda/bin/nvcc -O3 -arch=sm_90a -o $out/floor tools/experiments/s31-floor-probe.cu
 cp tools/experiments/s31-probe-run.sh $out/probe-run.sh
 cp tools/experiments/s31-run.sh $out/s31.sh
 du -sh $out

@@ -4,7 +4,8 @@
 # the wave's blocks as clusters), a2 = main + s31-walk.patch (a1, and blocks that walk all K
 # splits where the token blocks alone fill the waves). In order, so that a short lease still gets
 # what gates landing: the cluster probe (about a minute), a2's and a1's split tests, the bench of
-# p0, a1 and a2, a2's project tests, a second bench round. DEADLINE=seconds (default 540) skips a part that would not end in time.
+# p0, a1 and a2, the floor probe (tools/experiments/s31-floor-probe.cu) with main's scale_sinkhorn,
+# a2's project tests, a second bench round. DEADLINE=seconds (default 540) skips a part that would not end in time.
 # Everything comes back in $OUT/s31-out.tgz (the device tool returns at most 8 files).
 set -u
 cd "$(dirname "$0")/.."
@@ -32,5 +33,9 @@ bench() { # binary round
   echo "== project $1 round $2"; grep -iE 'copy|project \| fwd' $OUT/proj-$1-$2.txt | cut -c1-60
 }
 for v in p0 a1 a2; do bench $v 1; done; stamp
+fits 40 "floor probe" && { # target 4's floor under the bench's timing, beside main's scale_sinkhorn
+  timeout 60 .device-build/floor > $OUT/floor.txt 2>&1; grep -v "^  " $OUT/floor.txt
+  MHCJIT_CACHE_DIR=/tmp/cache-ss timeout 60 .device-build/p0/mhc-jit bench --op scale_sinkhorn --config 4,8192,7168 > $OUT/ss-p0.txt 2>&1
+  grep -iE "copy|scale_sinkhorn" $OUT/ss-p0.txt | cut -c1-80; stamp; }
 fits 120 "project tests" && { l=$(( $(left) - 10 )); tests a2 project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'; stamp; }
 fits 60 "round 2" && { for v in p0 a1 a2; do bench $v 2; done; stamp; }
