@@ -105,8 +105,11 @@ int main(int argc, char **argv) {
     float Ms_ = 0;
     CK(cuEventElapsedTime(&Ms_, E0, E1));
     const double Us = 1000.0 * Ms_ / Reps;
-    std::printf("  %-14s active clusters %3d (%4d blocks): %8.1f us, %6.0f GB/s\n", Names[Policy], Clusters,
-                Clusters * S, Us, Bytes / Us / 1e3);
+    if (Clusters < 0) // no cluster launch: nothing to ask the driver
+      std::printf("  %-14s %32s: %8.1f us, %6.0f GB/s\n", Names[Policy], "", Us, Bytes / Us / 1e3);
+    else
+      std::printf("  %-14s active clusters %3d (%4d blocks): %8.1f us, %6.0f GB/s\n", Names[Policy], Clusters,
+                  Clusters * S, Us, Bytes / Us / 1e3);
   }
   return 0;
 }
