@@ -22,6 +22,10 @@
 
 __global__ void empty_kernel() {}
 
+/// An empty kernel launched to depend on the one before it (programmatic dependent launch, as
+/// reduce_rows is): it waits for that grid's completion inside, as reduce_rows does.
+__global__ void waiting_kernel() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
 /// Reads `reads` float4s and writes `writes` of them (writes <= reads): out[i] = in[i], and the
 /// reads past `writes` are summed into a value stored only if it is NaN, so none is dropped.
 __global__ void read_write(const float4 *__restrict__ in, long reads, float4 *__restrict__ out, long writes) {
@@ -69,6 +73,24 @@ int main() {
   int sms = 0;
   CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   std::printf("empty kernel: %.2f us\n", median_us([] { empty_kernel<<<1, 32>>>(); }, flush, flush_bytes));
+  std::printf("two empty kernels: %.2f us\n", median_us([] {
+                empty_kernel<<<1, 32>>>();
+                empty_kernel<<<1, 32>>>();
+              }, flush, flush_bytes));
+  std::printf("an empty kernel, then one launched as dependent (what a second launch such as reduce_rows adds at "
+              "least): %.2f us\n",
+              median_us([] {
+                empty_kernel<<<1, 32>>>();
+                cudaLaunchAttribute attr{};
+                attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+                attr.val.programmaticStreamSerializationAllowed = 1;
+                cudaLaunchConfig_t cfg{};
+                cfg.gridDim = dim3(1);
+                cfg.blockDim = dim3(32);
+                cfg.attrs = &attr;
+                cfg.numAttrs = 1;
+                cudaLaunchKernelEx(&cfg, waiting_kernel);
+              }, flush, flush_bytes));
   const long M = 32768;
   struct Case {
     const char *name;
