@@ -5,7 +5,8 @@
 # splits where the token blocks alone fill the waves). In order, so that a short lease still gets
 # what gates landing: the cluster probe (about a minute), a2's and a1's split tests, the bench of
 # p0, a1 and a2, the floor probe (tools/experiments/s31-floor-probe.cu) with main's scale_sinkhorn,
-# a2's project tests, a second bench round. DEADLINE=seconds (default 540) skips a part that would not end in time.
+# a2's project tests, a second bench round, the stall profile of main's scale_sinkhorn backward.
+# DEADLINE=seconds (default 540) skips a part that would not end in time.
 # Everything comes back in $OUT/s31-out.tgz (the device tool returns at most 8 files).
 set -u
 cd "$(dirname "$0")/.."
@@ -39,3 +40,7 @@ fits 40 "floor probe" && { # target 4's floor under the bench's timing, beside m
   grep -iE "copy|scale_sinkhorn" $OUT/ss-p0.txt | cut -c1-80; stamp; }
 fits 120 "project tests" && { l=$(( $(left) - 10 )); tests a2 project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'; stamp; }
 fits 60 "round 2" && { for v in p0 a1 a2; do bench $v 2; done; stamp; }
+fits 70 "stall profile" && { # target 4: where main's scale_sinkhorn backward waits, region by region
+  MHC_JIT=.device-build/p0/mhc-jit MHCJIT_CACHE_DIR=/tmp/cache-ss timeout 100 tools/gpu-run.sh stalls $OUT/stalls-ssb \
+    scale_sinkhorn_bwd --op scale_sinkhorn --config 4,8192,7168 > /dev/null 2>&1
+  echo "== stalls scale_sinkhorn_bwd"; head -n 40 $OUT/stalls-ssb/stalls.txt; stamp; }
