@@ -9,7 +9,8 @@
 #   .device-build/a2/mhc-jit, a2/test-gpu   main + s31-walk.patch
 #   .device-build/probe, probe-run.sh       tools/experiments/s31-cluster-probe.cpp, built with a1
 #   .device-build/floor                     tools/experiments/s31-floor-probe.cu
-#   .device-build/caches31.tgz              cache-p0, cache-a1, cache-a2 (sm_90a): project te tf32
+#   .device-build/caches31.tgz              cache-p0, cache-a1, cache-a2 (sm_90a): project te tf32;
+#                                           cache-ss: main's scale_sinkhorn at C = 7168
 #   .device-build/s31.sh                    the run (tools/experiments/s31-run.sh)
 # Then: device run `DEADLINE=540 bash .device-build/s31.sh` with carry [".device-build"].
 set -euo pipefail
@@ -41,7 +42,9 @@ for v in "a1 s31-adaptive" "a2 s31-walk"; do
   git apply -R $patch && patch=
 done
 cmake --build build -j2 >/dev/null # main again
-tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1 cache-a2
+$out/p0/mhc-jit prewarm --cache-dir "$caches/cache-ss" --arch sm_90a --op scale_sinkhorn --n 4 --C 7168 --dtype bf16 \
+  --contract te -j=2 2>&1 | tail -n 1 # for the floor probe's scale_sinkhorn bench
+tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1 cache-a2 cache-ss
 /usr/local/cuda/bin/nvcc -O3 -arch=sm_90a -o $out/floor tools/experiments/s31-floor-probe.cu
 cp tools/experiments/s31-probe-run.sh $out/probe-run.sh
 cp tools/experiments/s31-run.sh $out/s31.sh
