@@ -7,12 +7,17 @@
 # p0, a1 and a2, the floor probe (tools/experiments/s31-floor-probe.cu) with main's scale_sinkhorn,
 # a2's project tests, a second bench round, the stall profile of main's scale_sinkhorn backward.
 # DEADLINE=seconds (default 540) skips a part that would not end in time.
-# Everything comes back in $OUT/s31-out.tgz (the device tool returns at most 8 files).
+# `s31.sh b`, a second call at once on the same machine: a3 (a2 with about 4096 columns a K
+# split, s31-split4096.patch): its split tests, the bench of p0, a2 and a3, a3's project tests,
+# a second bench round.
+# Everything comes back in $OUT/s31-out.tgz or s31b-out.tgz (the device tool returns at most 8
+# files).
 set -u
 cd "$(dirname "$0")/.."
-DEST=$OUT OUT=/tmp/s31-out
+PART=${1:-a}
+DEST=$OUT OUT=/tmp/s31$PART-out
 mkdir -p "$OUT"
-trap 'tar -czf "$DEST/s31-out.tgz" -C "$OUT" .' EXIT
+trap 'tar -czf "$DEST/s31${PART/a/}-out.tgz" -C "$OUT" .' EXIT
 trap 'exit 143' TERM INT
 export MHCJIT_TUNING_DB=/tmp/none.json
 tar -xzf .device-build/caches31.tgz -C /tmp
@@ -25,20 +30,33 @@ tests() { # variant name limit cases
   MHCJIT_TEST_OPS=project GPU_RUN_LIMIT=$3 TEST_GPU=.device-build/$1/test-gpu tools/gpu-run.sh tests "$OUT/$1-$2" -tc="$4" >/dev/null
   echo "== $1 tests $2"; grep -A3 "exit status\|== stopped\|== failing" "$OUT/$1-$2/tests.txt" | head -20; tail -n 3 "$OUT/$1-$2/tests.txt"
 }
-timeout 120 bash .device-build/probe-run.sh 2>&1 | tee $OUT/probe.txt; stamp
-tests a2 split 90 'project forward matches*'; stamp
-tests a1 split 90 'project forward matches*'; stamp
+project_tests() { # variant: the project list, where 120 s are left, in what is left (at most 170 s)
+  fits 120 "$1 project tests" || return 0
+  local l=$(( $(left) - 10 ))
+  tests $1 project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'
+  stamp
+}
 CFG="--config 4,8192,7168 --config 4,8192,4096 --config 1,8192,16384 --config 8,2048,2560 --config 3,8192,2048 --config 1,4096,6656 --config 1,4096,16384 --config 1,2048,16384 --config 1,4096,7168 --config 1,2048,7168 --config 1,4096,2560"
 bench() { # binary round
   MHCJIT_CACHE_DIR=/tmp/cache-$1 timeout 90 .device-build/$1/mhc-jit bench --op project $CFG > $OUT/proj-$1-$2.txt 2>&1
   echo "== project $1 round $2"; grep -iE 'copy|project \| fwd' $OUT/proj-$1-$2.txt | cut -c1-60
 }
+if [ "$PART" = b ]; then
+  tests a3 split 90 'project forward matches*'; stamp
+  for v in p0 a2 a3; do bench $v 1; done; stamp
+  project_tests a3
+  fits 60 "round 2" && { for v in p0 a2 a3; do bench $v 2; done; stamp; }
+  exit 0
+fi
+timeout 120 bash .device-build/probe-run.sh 2>&1 | tee $OUT/probe.txt; stamp
+tests a2 split 90 'project forward matches*'; stamp
+tests a1 split 90 'project forward matches*'; stamp
 for v in p0 a1 a2; do bench $v 1; done; stamp
 fits 40 "floor probe" && { # target 4's floor under the bench's timing, beside main's scale_sinkhorn
   timeout 60 .device-build/floor > $OUT/floor.txt 2>&1; grep -v "^  " $OUT/floor.txt
   MHCJIT_CACHE_DIR=/tmp/cache-ss timeout 60 .device-build/p0/mhc-jit bench --op scale_sinkhorn --config 4,8192,7168 > $OUT/ss-p0.txt 2>&1
   grep -iE "copy|scale_sinkhorn" $OUT/ss-p0.txt | cut -c1-80; stamp; }
-fits 120 "project tests" && { l=$(( $(left) - 10 )); tests a2 project $(( l < 170 ? l : 170 )) 'every op forward and backward*,project in tf32*,every backward agrees*,forward outputs*,every op with parameters*,every op runs past*,a whole mHC sublayer*'; stamp; }
+project_tests a2
 fits 60 "round 2" && { for v in p0 a1 a2; do bench $v 2; done; stamp; }
 fits 70 "stall profile" && { # target 4: where main's scale_sinkhorn backward waits, region by region
   MHC_JIT=.device-build/p0/mhc-jit MHCJIT_CACHE_DIR=/tmp/cache-ss timeout 100 tools/gpu-run.sh stalls $OUT/stalls-ssb \
