@@ -249,7 +249,7 @@ TEST_CASE("project forward's untuned tile is the one whose grid fills its waves 
   CHECK((At(2560, 16384) == Narrow)); // 768 blocks: 1.94 waves of 396, against 384 in 1.45 of 264
   CHECK((At(2048, 24576) == Narrow)); // the same counts
   CHECK((At(6656, 4096) == Wide));    // 256 blocks: 0.97 waves of 264, against 512 in 1.29 of 396
-  CHECK((At(7168, 32768) == Wide));   // 4608 in 11.6 waves of 396, 2304 in 8.7 of 264: a tie
+  CHECK((At(7168, 32768) == Wide));   // 8 splits: 4096 in 10.3 waves of 396, 2048 in 7.8 of 264
   CHECK((At(4096, 32768) == Wide));   // 2560 in 6.5 waves, 1280 in 4.8
   CHECK((At(16384, 8192) == Wide));   // 8 splits: 1024 in 2.6 waves of 396, 512 in 1.94 of 264
   // no device shape or no M: the default
