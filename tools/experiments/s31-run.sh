@@ -9,7 +9,7 @@
 # DEADLINE=seconds (default 540) skips a part that would not end in time.
 # `s31.sh b`, a second call at once on the same machine: a3 (a2 with about 4096 columns a K
 # split, s31-split4096.patch): its split tests, the bench of p0, a2 and a3, a3's project tests,
-# a second bench round.
+# a second bench round, then a1's project tests where time is left.
 # Everything comes back in $OUT/s31-out.tgz or s31b-out.tgz (the device tool returns at most 8
 # files).
 set -u
@@ -46,6 +46,7 @@ if [ "$PART" = b ]; then
   for v in p0 a2 a3; do bench $v 1; done; stamp
   project_tests a3
   fits 60 "round 2" && { for v in p0 a2 a3; do bench $v 2; done; stamp; }
+  project_tests a1 # a1's own gate, should it beat a2 and a3
   exit 0
 fi
 timeout 120 bash .device-build/probe-run.sh 2>&1 | tee $OUT/probe.txt; stamp
