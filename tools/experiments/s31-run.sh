@@ -10,6 +10,10 @@
 # `s31.sh b`, a second call at once on the same machine: a3 (a2 with about 4096 columns a K
 # split, s31-split4096.patch): its split tests, the bench of p0, a2 and a3, a3's project tests,
 # a second bench round, then a1's project tests where time is left.
+# `s31.sh c`, a third call (session 32, target 4): c1 = main + s32-colsum.patch (scale's
+# backwards sum their block's partials through shared memory; the walk back's first step
+# peeled): the compare of p0 and c1 for scale and scale_sinkhorn (te), c1's scale tests, a second
+# te round and a deepseek round, then ncu's kernel times of both scale_sinkhorn backwards.
 # Everything comes back in $OUT/s31-out.tgz or s31b-out.tgz (the device tool returns at most 8
 # files).
 set -u
@@ -26,8 +30,8 @@ T0=$(date +%s)
 stamp() { echo "-- $(( $(date +%s) - T0 )) s"; }
 left() { echo $(( ${DEADLINE:-540} - $(date +%s) + T0 )); }
 fits() { (( $(left) >= $1 )) || { echo "== skipped: $2 (needs $1 s)"; false; }; }
-tests() { # variant name limit cases
-  MHCJIT_TEST_OPS=project GPU_RUN_LIMIT=$3 TEST_GPU=.device-build/$1/test-gpu tools/gpu-run.sh tests "$OUT/$1-$2" -tc="$4" >/dev/null
+tests() { # variant name limit cases (the ops: TEST_OPS, default project)
+  MHCJIT_TEST_OPS=${TEST_OPS:-project} GPU_RUN_LIMIT=$3 TEST_GPU=.device-build/$1/test-gpu tools/gpu-run.sh tests "$OUT/$1-$2" -tc="$4" >/dev/null
   echo "== $1 tests $2"; grep -A3 "exit status\|== stopped\|== failing" "$OUT/$1-$2/tests.txt" | head -20; tail -n 3 "$OUT/$1-$2/tests.txt"
 }
 project_tests() { # variant: the project list, where 120 s are left, in what is left (at most 170 s)
@@ -41,6 +45,26 @@ bench() { # binary round
   MHCJIT_CACHE_DIR=/tmp/cache-$1 timeout 90 .device-build/$1/mhc-jit bench --op project $CFG > $OUT/proj-$1-$2.txt 2>&1
   echo "== project $1 round $2"; grep -iE 'copy|project \| fwd' $OUT/proj-$1-$2.txt | cut -c1-60
 }
+compare() { # name rounds contract
+  OLD_CACHE=/tmp/cache-ss NEW_CACHE=/tmp/cache-c1 timeout 150 tools/gpu-run.sh compare $OUT/cmp-$1 \
+    .device-build/p0/mhc-jit .device-build/c1/mhc-jit $2 --op scale,scale_sinkhorn --contract $3
+  echo "== compare $1 (p0 then c1, $3)"; grep -E "^== round|scale" $OUT/cmp-$1/compare.txt | cut -c1-100
+}
+if [ "$PART" = c ]; then
+  compare te1 1 te; stamp
+  fits 100 "c1 scale tests" && {
+    l=$(( $(left) - 60 ))
+    TEST_OPS=scale,scale_sinkhorn tests c1 scale $(( l < 240 ? l : 240 )) 'scale and scale_sinkhorn*,scale_sinkhorn matches*,scale_sinkhorn gives*,sinkhorn matches*,softmax_eps with*,every op forward and backward*,forward outputs*,every backward agrees*,every op runs past*,every op with parameters*,a whole mHC sublayer*'
+    stamp; }
+  fits 40 "te round 2" && { compare te2 1 te; stamp; }
+  fits 40 "deepseek round" && { compare ds 1 deepseek; stamp; }
+  fits 40 "ncu kernel times" && for v in p0 c1; do # the kernels alone, six launches each
+    MHCJIT_CACHE_DIR=/tmp/cache-$([ $v = p0 ] && echo ss || echo c1) timeout 60 ncu --clock-control none \
+      -k regex:'scale_sinkhorn_bwd|reduce_rows' -c 12 --metrics gpu__time_duration.sum \
+      .device-build/$v/mhc-jit bench --op scale_sinkhorn --config 4,8192,7168 > $OUT/ncu-$v.txt 2>&1
+    echo "== ncu $v"; grep -E "scale_sinkhorn_bwd|reduce_rows|gpu__time_duration" $OUT/ncu-$v.txt | head -n 24; done
+  exit 0
+fi
 if [ "$PART" = b ]; then
   tests a3 split 90 'project forward matches*'; stamp
   for v in p0 a2 a3; do bench $v 1; done; stamp
