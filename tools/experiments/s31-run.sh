@@ -12,10 +12,10 @@
 # a second bench round, then a1's project tests where time is left.
 # `s31.sh c`, a third call (session 32, target 4): c1 = main + s32-colsum.patch (scale's
 # backwards sum their block's partials through shared memory; the walk back's first step
-# peeled): the compare of p0 and c1 for scale and scale_sinkhorn (te), c1's scale tests, a second
-# te round and a deepseek round, then ncu's kernel times of both scale_sinkhorn backwards.
-# Everything comes back in $OUT/s31-out.tgz or s31b-out.tgz (the device tool returns at most 8
-# files).
+# peeled) and c2 = c1 + s32-fastexp.patch (e^x by ex2.approx where its argument is bounded): the
+# bench of p0, c1 and c2 for scale and scale_sinkhorn (te), c2's tests (scale, scale_sinkhorn,
+# sinkhorn and head, whose sigmoid changed), a second te round and a deepseek round, ncu's kernel
+# times of the three scale_sinkhorn backwards, then c1's tests (scale, scale_sinkhorn, sinkhorn) where time is left.
 set -u
 cd "$(dirname "$0")/.."
 PART=${1:-a}
@@ -45,24 +45,25 @@ bench() { # binary round
   MHCJIT_CACHE_DIR=/tmp/cache-$1 timeout 90 .device-build/$1/mhc-jit bench --op project $CFG > $OUT/proj-$1-$2.txt 2>&1
   echo "== project $1 round $2"; grep -iE 'copy|project \| fwd' $OUT/proj-$1-$2.txt | cut -c1-60
 }
-compare() { # name rounds contract
-  OLD_CACHE=/tmp/cache-ss NEW_CACHE=/tmp/cache-c1 timeout 150 tools/gpu-run.sh compare $OUT/cmp-$1 \
-    .device-build/p0/mhc-jit .device-build/c1/mhc-jit $2 --op scale,scale_sinkhorn --contract $3
-  echo "== compare $1 (p0 then c1, $3)"; grep -E "^== round|scale" $OUT/cmp-$1/compare.txt | cut -c1-100
+scale_bench() { # variant round contract
+  MHCJIT_CACHE_DIR=/tmp/cache-${1/p0/ss} timeout 60 .device-build/$1/mhc-jit bench --op scale,scale_sinkhorn \
+    --contract $3 > $OUT/scale-$1-$3-$2.txt 2>&1
+  echo "== scale ops $1 $3 round $2"; grep -iE 'copy|scale' $OUT/scale-$1-$3-$2.txt | cut -c1-100
 }
+SCALE_CASES='scale and scale_sinkhorn*,scale_sinkhorn matches*,scale_sinkhorn gives*,sinkhorn matches*,softmax_eps with*,every op forward and backward*,forward outputs*,every backward agrees*,every op runs past*,every op with parameters*,a whole mHC sublayer*'
 if [ "$PART" = c ]; then
-  compare te1 1 te; stamp
-  fits 100 "c1 scale tests" && {
-    l=$(( $(left) - 60 ))
-    TEST_OPS=scale,scale_sinkhorn tests c1 scale $(( l < 240 ? l : 240 )) 'scale and scale_sinkhorn*,scale_sinkhorn matches*,scale_sinkhorn gives*,sinkhorn matches*,softmax_eps with*,every op forward and backward*,forward outputs*,every backward agrees*,every op runs past*,every op with parameters*,a whole mHC sublayer*'
-    stamp; }
-  fits 40 "te round 2" && { compare te2 1 te; stamp; }
-  fits 40 "deepseek round" && { compare ds 1 deepseek; stamp; }
-  fits 40 "ncu kernel times" && for v in p0 c1; do # the kernels alone, six launches each
-    MHCJIT_CACHE_DIR=/tmp/cache-$([ $v = p0 ] && echo ss || echo c1) timeout 60 ncu --clock-control none \
+  for v in p0 c1 c2; do scale_bench $v 1 te; done; stamp
+  fits 100 "c2 tests" && { l=$(( $(left) - 90 ))
+    TEST_OPS=scale,scale_sinkhorn,sinkhorn,head tests c2 scale $(( l < 260 ? l : 260 )) "$SCALE_CASES"; stamp; }
+  fits 60 "te round 2" && { for v in p0 c1 c2; do scale_bench $v 2 te; done; stamp; }
+  fits 40 "deepseek round" && { for v in p0 c1 c2; do scale_bench $v 1 deepseek; done; stamp; }
+  fits 60 "ncu kernel times" && for v in p0 c1 c2; do # the kernels alone, six launches each
+    MHCJIT_CACHE_DIR=/tmp/cache-${v/p0/ss} timeout 40 ncu --clock-control none \
       -k regex:'scale_sinkhorn_bwd|reduce_rows' -c 12 --metrics gpu__time_duration.sum \
       .device-build/$v/mhc-jit bench --op scale_sinkhorn --config 4,8192,7168 > $OUT/ncu-$v.txt 2>&1
-    echo "== ncu $v"; grep -E "scale_sinkhorn_bwd|reduce_rows|gpu__time_duration" $OUT/ncu-$v.txt | head -n 24; done
+    echo "== ncu $v"; grep -E 'scale_sinkhorn_bwd|reduce_rows|gpu__time_duration' $OUT/ncu-$v.txt | head -n 24; done
+  fits 100 "c1 tests" && { l=$(( $(left) - 10 ))
+    TEST_OPS=scale,scale_sinkhorn,sinkhorn tests c1 scale $(( l < 240 ? l : 240 )) "$SCALE_CASES"; stamp; }
   exit 0
 fi
 if [ "$PART" = b ]; then
