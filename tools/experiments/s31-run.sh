@@ -15,7 +15,10 @@
 # peeled) and c2 = c1 + s32-fastexp.patch (e^x by ex2.approx where its argument is bounded): the
 # bench of p0, c1 and c2 for scale and scale_sinkhorn (te), c2's tests (scale, scale_sinkhorn,
 # sinkhorn and head, whose sigmoid changed), a second te round and a deepseek round, ncu's kernel
-# times of the three scale_sinkhorn backwards, then c1's tests (scale, scale_sinkhorn, sinkhorn) where time is left.
+# times of the three scale_sinkhorn backwards, then c1's tests (scale, scale_sinkhorn, sinkhorn)
+# where time is left.
+# Everything comes back in $OUT/s31-out.tgz, s31b-out.tgz or s31c-out.tgz (the device tool
+# returns at most 8 files).
 set -u
 cd "$(dirname "$0")/.."
 PART=${1:-a}
