@@ -60,7 +60,7 @@ for v in "a1 s31-adaptive" "a2 s31-walk" "a3 s31-walk s31-split4096" "c1 s32-col
   unapply
 done
 cmake --build build -j2 >/dev/null # main again
-prewarm_scale $out/p0/mhc-jit cache-ss # for the floor probe's scale_sinkhorn bench and c1's compare
+prewarm_scale $out/p0/mhc-jit cache-ss # for the floor probe's scale_sinkhorn bench and part c's p0
 tar -czf $out/caches31.tgz -C "$caches" cache-p0 cache-a1 cache-a2 cache-a3 cache-ss cache-c1 cache-c2
 /usr/local/cuda/bin/nvcc -O3 -arch=sm_90a -o $out/floor tools/experiments/s31-floor-probe.cu
 cp tools/experiments/s31-probe-run.sh $out/probe-run.sh
